@@ -1,0 +1,21 @@
+"""Every periodic task, declared here and written to django-celery-beat's tables.
+
+``manage.py sync_beat_schedule`` (run after every ``migrate``) creates or
+updates these rows and disables rows for tasks no longer declared, so
+``make stack`` runs the schedule with no manual set-up.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    every_seconds: int
+
+
+BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
+    PeriodicJob("beat heartbeat", "core.beat_heartbeat", 30),
+    PeriodicJob("purge expired idempotency keys", "core.purge_expired_idempotency_keys", 3600),
+)

@@ -1,0 +1,75 @@
+"""The Celery app: Redis broker, late acks, JSON only, database beat schedule."""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("raffle")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@app.on_after_configure.connect
+def _configure_reliability(sender: Celery, **kwargs: object) -> None:
+    from django.conf import settings
+
+    max_runtime = settings.CELERY_TASK_MAX_RUNTIME_SECONDS
+    sender.conf.update(
+        # A task is acknowledged only after it finished, and re-queued when the
+        # worker process dies, so a crash never loses work.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_soft_time_limit=max_runtime,
+        task_time_limit=max_runtime + 30,
+        # Redelivery of unacked messages must wait longer than the longest task.
+        broker_transport_options={"visibility_timeout": max_runtime * 4},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+        worker_hijack_root_logger=False,
+        task_eager_propagates=True,
+        timezone="UTC",
+    )
+
+
+app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def _refuse_bad_configuration(**kwargs: object) -> None:
+    from core.checks import raise_on_configuration_errors
+
+    raise_on_configuration_errors()
+
+
+# Carry the HTTP request id into every task message and back into the logs.
+@signals.before_task_publish.connect
+def _attach_request_id(headers: dict | None = None, **kwargs: object) -> None:
+    from core.request_context import get_request_id
+
+    request_id = get_request_id()
+    if headers is not None and request_id and "request_id" not in headers:
+        headers["request_id"] = request_id
+
+
+@signals.task_prerun.connect
+def _bind_request_id(task: object = None, **kwargs: object) -> None:
+    from core.request_context import bind_request_id, new_request_id
+
+    request = getattr(task, "request", None)
+    if getattr(request, "is_eager", False):
+        return  # runs inside the caller, which already has its request id
+    bind_request_id(getattr(request, "request_id", None) or new_request_id())
+
+
+@signals.task_postrun.connect
+def _unbind_request_id(task: object = None, **kwargs: object) -> None:
+    from core.request_context import bind_request_id
+
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        bind_request_id(None)

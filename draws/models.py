@@ -1,0 +1,1 @@
+"""Models of the draws app (added by later issues)."""

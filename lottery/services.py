@@ -1,0 +1,96 @@
+"""Player writes and the one eligibility rule every purchase path calls."""
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, IntegrityError, transaction
+
+from core import exceptions as domain
+from core.authentication import forget_cached_tokens
+from lottery.models import PlayerProfile
+
+logger = logging.getLogger(__name__)
+
+User = get_user_model()
+
+
+def register_player(*, username: str, email: str, password: str) -> AbstractBaseUser:
+    """Create a user and their (unverified) player profile in one transaction."""
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise domain.ValidationFailed(
+            [
+                {"field": "password", "code": e.code or "invalid", "message": m}
+                for e, m in zip(exc.error_list, exc.messages, strict=True)
+            ]
+        ) from None
+    if User.objects.filter(username__iexact=username).exists():
+        raise _username_taken()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=email, password=password)
+            PlayerProfile.objects.get_or_create(user=user)
+    except IntegrityError:
+        raise _username_taken() from None  # lost a race for the same name
+    return user
+
+
+def _username_taken() -> domain.ValidationFailed:
+    return domain.ValidationFailed(
+        [{"field": "username", "code": "unique", "message": "This username is taken."}]
+    )
+
+
+def ensure_player_profile(user: AbstractBaseUser) -> PlayerProfile:
+    profile, _ = PlayerProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def eligible_player(user: AbstractBaseUser | AnonymousUser | None) -> PlayerProfile:
+    """The player may buy: authenticated, active account, verified.
+
+    Fails closed: a missing profile counts as unverified, and a database error
+    is 503, never a pass.
+    """
+    if user is None or not user.is_authenticated:
+        raise domain.NotAuthenticated()
+    if not user.is_active:
+        raise domain.AccountSuspended()
+    try:
+        profile = PlayerProfile.objects.filter(user_id=user.pk).first()
+    except DatabaseError:
+        logger.exception("eligibility could not be evaluated")
+        raise domain.ServiceUnavailable("Account checks are unavailable; retry shortly.") from None
+    return check_profile_eligible(profile)
+
+
+def check_profile_eligible(profile: PlayerProfile | None) -> PlayerProfile:
+    if profile is None or not profile.is_verified:
+        if profile is not None and profile.account_status != PlayerProfile.AccountStatus.ACTIVE:
+            raise domain.AccountSuspended()
+        raise domain.AccountNotVerified()
+    if profile.account_status != PlayerProfile.AccountStatus.ACTIVE:
+        raise domain.AccountSuspended()
+    return profile
+
+
+def set_account_status(
+    *, profile: PlayerProfile, account_status: str, is_verified: bool
+) -> PlayerProfile:
+    """Staff change a player's standing; cached credentials are dropped at once."""
+    if account_status not in PlayerProfile.AccountStatus.values:
+        raise domain.ValidationFailed(
+            [{"field": "account_status", "code": "invalid_choice", "message": "Unknown status."}]
+        )
+    with transaction.atomic():
+        PlayerProfile.objects.filter(pk=profile.pk).update(
+            account_status=account_status, is_verified=is_verified
+        )
+        transaction.on_commit(lambda: forget_cached_tokens(profile.user_id))
+    profile.refresh_from_db()
+    return profile

@@ -1,0 +1,1 @@
+"""Models of the reservations app (added by later issues)."""

@@ -1,0 +1,1 @@
+"""Models of the watchlist app (added by later issues)."""
