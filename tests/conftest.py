@@ -1,0 +1,67 @@
+import itertools
+from collections.abc import Callable
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from lottery.models import PlayerProfile
+
+User = get_user_model()
+_usernames = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def clean_redis() -> None:
+    """Every test starts with an empty test Redis database (db 15, never the dev one)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_player(db: None) -> Callable[..., User]:
+    def make(
+        *,
+        username: str | None = None,
+        is_verified: bool = True,
+        account_status: str = PlayerProfile.AccountStatus.ACTIVE,
+        is_staff: bool = False,
+    ) -> User:
+        user = User.objects.create_user(
+            username=username or f"player{next(_usernames)}",
+            password="correct horse battery staple",
+            is_staff=is_staff,
+        )
+        PlayerProfile.objects.filter(user=user).update(
+            is_verified=is_verified, account_status=account_status
+        )
+        Token.objects.get_or_create(user=user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def player(make_player: Callable[..., User]) -> User:
+    return make_player()
+
+
+@pytest.fixture
+def player_client(player: User) -> APIClient:
+    return client_for(player)
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
