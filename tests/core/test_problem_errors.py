@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.test import override_settings
 from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,7 +52,7 @@ def assert_problem(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
     body = json.loads(response.content)
-    assert PROBLEM_KEYS <= body.keys()
+    assert body.keys() >= PROBLEM_KEYS
     assert body["status"] == status
     assert body["code"] == code
     assert body["request_id"] == response["X-Request-ID"]
