@@ -74,3 +74,19 @@ class CachedTokenAuthentication(TokenAuthentication):
             except CACHE_ERRORS:
                 logger.info("token cache unavailable; authenticated from the database")
         return user, token
+
+
+def drop_cached_tokens_on_user_change(sender: type, instance: object, **kwargs: object) -> None:
+    """Any save of a user (deactivation, staff flag) drops their cached token snapshots."""
+    try:
+        forget_cached_tokens(instance.pk)
+    except CACHE_ERRORS:
+        # The snapshot expires within TOKEN_CACHE_SECONDS; say so loudly.
+        logger.error("could not drop cached tokens of user %s", instance.pk)
+
+
+def drop_cached_token_on_delete(sender: type, instance: Token, **kwargs: object) -> None:
+    try:
+        cache.delete(_cache_key(instance.key))
+    except CACHE_ERRORS:
+        logger.error("could not drop a deleted token from the cache")
