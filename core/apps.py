@@ -8,10 +8,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import checks  # noqa: F401  (registers the system checks)
-
         from rest_framework.authtoken.models import Token
 
+        from core import checks  # noqa: F401  (registers the system checks)
         from core.authentication import (
             drop_cached_token_on_delete,
             drop_cached_tokens_on_user_change,
