@@ -10,7 +10,7 @@ from lottery.models import PlayerProfile
 User = get_user_model()
 
 STAFF = ("admin", "admin-demo-password")
-PLAYER_PASSWORD = "player-demo-password"
+PLAYER_PASSWORD = "player-demo-password"  # noqa: S105  (public demo credentials)
 PLAYERS = [
     # username, verified, account status
     ("alice", True, PlayerProfile.AccountStatus.ACTIVE),
