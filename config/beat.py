@@ -18,4 +18,5 @@ class PeriodicJob:
 BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("beat heartbeat", "core.beat_heartbeat", 30),
     PeriodicJob("purge expired idempotency keys", "core.purge_expired_idempotency_keys", 3600),
+    PeriodicJob("relay outbox", "core.relay_outbox", 10),
 )

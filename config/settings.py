@@ -131,6 +131,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1))
 PAYMENT_GATEWAY = env_choice("PAYMENT_GATEWAY", "sandbox", ("sandbox", "http"))
 PAYMENT_SERVICE_URL = env_str("PAYMENT_SERVICE_URL")
+# --- Payments, refunds, checkout recovery (docs/payments.md) ---------------
+PAYMENT_SERVICE_TIMEOUT = env_int("PAYMENT_SERVICE_TIMEOUT_MS", 5000, minimum=1) / 1000
+PAYMENT_SERVICE_CONNECT_TIMEOUT = (
+    env_int("PAYMENT_SERVICE_CONNECT_TIMEOUT_MS", 1000, minimum=1) / 1000
+)
+PAYMENT_SERVICE_RETRIES = env_int("PAYMENT_SERVICE_RETRIES", 2, minimum=0)
+PAYMENT_BREAKER_FAILURES = env_int("PAYMENT_BREAKER_FAILURES", 5, minimum=1)
+PAYMENT_BREAKER_RESET_SECONDS = env_int("PAYMENT_BREAKER_RESET_SECONDS", 30, minimum=1)
+SANDBOX_REFUND_FAILURES = env_int("SANDBOX_REFUND_FAILURES", 2, minimum=0)
+REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 5, minimum=1)
+REFUND_RETRY_BASE_SECONDS = env_int("REFUND_RETRY_BASE_SECONDS", 60, minimum=1)
+CHECKOUT_STUCK_AFTER = timedelta(seconds=env_int("CHECKOUT_STUCK_AFTER_SECONDS", 600, minimum=1))
+# Fault injection points (core.failpoints) for crash tests; never on in production.
+FAILPOINTS_ENABLED = env_bool("FAILPOINTS_ENABLED", False)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)

@@ -1,8 +1,10 @@
-"""Cross-cutting tables: idempotency records (outbox and dead letters come later)."""
+"""Cross-cutting tables: idempotency records, the transactional outbox, dead letters."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class IdempotencyRecord(models.Model):
@@ -35,3 +37,86 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} ({self.status})"
+
+
+class OutboxEvent(models.Model):
+    """A domain event written in the same transaction as the change it describes."""
+
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The relay may claim the event from this time on: pushed forward by a claim
+    # (a lease, so a crashed relay's events come back) and by failed deliveries.
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                condition=Q(delivered_at__isnull=True),
+                name="outbox_undelivered_idx",
+            ),
+            models.Index(fields=["event_type", "created_at"], name="outbox_type_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.pk}"
+
+
+class OutboxDelivery(models.Model):
+    """One handler finished with one event; it is never called for that event again."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    handler = models.CharField(max_length=200)
+    delivered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "handler"], name="outbox_delivery_once_per_handler"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} <- {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """A task that failed for good (retries exhausted), kept so staff can replay it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REQUEUED = "requeued", "Requeued"
+        DISCARDED = "discarded", "Discarded"
+
+    task_name = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=255, blank=True)
+    args = models.JSONField(default=list, encoder=DjangoJSONEncoder)
+    kwargs = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    request_id = models.CharField(max_length=64, blank=True)
+    exception_type = models.CharField(max_length=200)
+    last_error = models.TextField()
+    retries = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    requeued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requeue_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "requeued", "discarded"]),
+                name="dead_letter_status_known",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="dead_letter_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} ({self.status})"

@@ -1,0 +1,85 @@
+"""Dead letters: tasks that failed for good, stored so that staff can replay them."""
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from celery import current_app
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.models import DeadLetter
+
+logger = logging.getLogger(__name__)
+
+
+def record_dead_letter(
+    *,
+    task_name: str,
+    task_id: str | None,
+    args: Iterable[Any] | None,
+    kwargs: dict[str, Any] | None,
+    request_id: str | None,
+    exc: BaseException,
+    retries: int,
+) -> DeadLetter:
+    letter = DeadLetter.objects.create(
+        task_name=task_name,
+        task_id=task_id or "",
+        args=list(args or []),
+        kwargs=dict(kwargs or {}),
+        request_id=request_id or "",
+        exception_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        last_error=str(exc)[:4000] or type(exc).__name__,
+        retries=retries,
+    )
+    logger.error("task %s[%s] dead-lettered as #%s: %r", task_name, task_id, letter.pk, exc)
+    return letter
+
+
+def requeue_dead_letters(
+    *, ids: Iterable[int] | None = None, actor: AbstractBaseUser | None = None
+) -> int:
+    """Send open dead letters (all, or those ``ids``) back to their task; returns the count.
+
+    Each row is claimed under ``skip_locked`` and marked requeued in the same
+    transaction that schedules the send, so two staff clicking at once requeue
+    it once. A task that fails again writes a new dead letter.
+    """
+    with transaction.atomic():
+        letters = DeadLetter.objects.select_for_update(skip_locked=True).filter(
+            status=DeadLetter.Status.OPEN
+        )
+        if ids is not None:
+            letters = letters.filter(pk__in=list(ids))
+        letters = list(letters.order_by("pk"))
+        if not letters:
+            return 0
+        DeadLetter.objects.filter(pk__in=[letter.pk for letter in letters]).update(
+            status=DeadLetter.Status.REQUEUED,
+            requeued_at=timezone.now(),
+            requeued_by=actor if actor is not None and actor.is_authenticated else None,
+            requeue_count=F("requeue_count") + 1,
+        )
+        for letter in letters:
+            transaction.on_commit(lambda letter=letter: _send(letter))
+    return len(letters)
+
+
+def discard_dead_letters(*, ids: Iterable[int]) -> int:
+    return DeadLetter.objects.filter(pk__in=list(ids), status=DeadLetter.Status.OPEN).update(
+        status=DeadLetter.Status.DISCARDED
+    )
+
+
+def _send(letter: DeadLetter) -> None:
+    headers = {"request_id": letter.request_id} if letter.request_id else None
+    task = current_app.tasks.get(letter.task_name)
+    if task is None:  # not imported in this process: send by name
+        current_app.send_task(
+            letter.task_name, args=letter.args, kwargs=letter.kwargs, headers=headers
+        )
+        return
+    task.apply_async(args=letter.args, kwargs=letter.kwargs, headers=headers)

@@ -1,0 +1,155 @@
+"""Transactional outbox: domain events are rows written with the change they describe.
+
+``emit()`` inserts an ``OutboxEvent`` inside the caller's transaction, so an event
+exists if and only if its change committed. A relay delivers events to the
+handlers registered for their type, at least once: right after the commit (a
+task enqueued by ``on_commit``) and every 10 s from beat, which picks up
+whatever the on-commit relay missed (broker down, worker crash). Relays claim
+batches with ``skip_locked`` and a lease, so several can run at once; each
+handler's success is recorded in ``OutboxDelivery`` and a handler is never
+called again for an event it finished, but it may see an event twice after a
+crash, so handlers must be idempotent.
+"""
+
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
+
+from core.models import OutboxDelivery, OutboxEvent
+from core.request_context import get_request_id
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxEvent], None]
+ALL_EVENTS = "*"
+# How long a claimed event is reserved for the relay that claimed it.
+CLAIM_LEASE = timedelta(seconds=60)
+MAX_RETRY_DELAY_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class _Registration:
+    name: str
+    handler: Handler
+
+
+_registry: dict[str, list[_Registration]] = {}
+_discovered = False
+
+
+def register(event_type: str, *, name: str | None = None) -> Callable[[Handler], Handler]:
+    """Decorator: deliver ``event_type`` events (``"*"`` for all) to the function.
+
+    The name identifies the handler in ``OutboxDelivery``; keep it stable.
+    """
+
+    def decorator(handler: Handler) -> Handler:
+        handler_name = name or f"{handler.__module__}.{handler.__qualname__}"
+        registrations = _registry.setdefault(event_type, [])
+        if all(r.name != handler_name for r in registrations):
+            registrations.append(_Registration(handler_name, handler))
+        return handler
+
+    return decorator
+
+
+def handlers_for(event_type: str) -> list[_Registration]:
+    global _discovered
+    if not _discovered:
+        # Each app declares its handlers in ``<app>/event_handlers.py``.
+        autodiscover_modules("event_handlers")
+        _discovered = True
+    return [*_registry.get(event_type, []), *_registry.get(ALL_EVENTS, [])]
+
+
+def emit(event_type: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Record a domain event in the current transaction; relayed once it commits."""
+    if not connection.in_atomic_block:
+        # Outside a transaction the event could outlive a change that failed.
+        raise RuntimeError("outbox.emit() must run inside the transaction that makes the change")
+    event = OutboxEvent.objects.create(
+        event_type=event_type, payload=payload, request_id=get_request_id() or ""
+    )
+    _relay_after_commit()
+    return event
+
+
+def _relay_after_commit() -> None:
+    # One relay task per transaction is enough however many events it emitted.
+    pending = getattr(connection, "run_on_commit", [])
+    if any(entry[1] is _enqueue_relay for entry in pending):
+        return
+    transaction.on_commit(_enqueue_relay, robust=True)
+
+
+def _enqueue_relay() -> None:
+    from core.tasks import relay_outbox
+
+    try:
+        relay_outbox.delay()
+    except Exception:  # broker down: the beat relay delivers within 10 s of its return
+        logger.warning("could not enqueue the outbox relay; beat will pick the events up")
+
+
+def relay_pending_events(*, batch_size: int = 100) -> int:
+    """Deliver due events in claimed batches; returns how many were fully delivered."""
+    delivered = 0
+    while True:
+        events = _claim_batch(batch_size)
+        for event in events:
+            delivered += deliver(event)
+        if len(events) < batch_size:
+            return delivered
+
+
+def _claim_batch(batch_size: int) -> list[OutboxEvent]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(delivered_at__isnull=True, available_at__lte=now)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            return []
+        OutboxEvent.objects.filter(id__in=ids).update(
+            available_at=now + CLAIM_LEASE, attempts=F("attempts") + 1
+        )
+    return list(OutboxEvent.objects.filter(id__in=ids).order_by("id"))
+
+
+def deliver(event: OutboxEvent) -> bool:
+    """Run every handler that has not yet finished this event; True when all have."""
+    done = set(OutboxDelivery.objects.filter(event=event).values_list("handler", flat=True))
+    errors: list[str] = []
+    for registration in handlers_for(event.event_type):
+        if registration.name in done:
+            continue
+        try:
+            registration.handler(event)
+        except Exception as exc:  # one failing handler must not block the others
+            logger.exception("outbox handler %s failed on event %s", registration.name, event.pk)
+            errors.append(f"{registration.name}: {type(exc).__name__}: {exc}")
+            continue
+        # Another relay may have finished the same handler after our lease expired.
+        with contextlib.suppress(IntegrityError):
+            OutboxDelivery.objects.create(event=event, handler=registration.name)
+    now = timezone.now()
+    if errors:
+        delay = min(MAX_RETRY_DELAY_SECONDS, 2**event.attempts) * random.uniform(0.5, 1.0)
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            last_error="\n".join(errors)[:4000], available_at=now + timedelta(seconds=delay)
+        )
+        return False
+    OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=now, last_error="")
+    return True

@@ -1,0 +1,43 @@
+"""Payment gateways, chosen by ``PAYMENT_GATEWAY`` (``sandbox`` or ``http``)."""
+
+from functools import cache
+
+from django.conf import settings
+
+from payments.gateways.base import (
+    ChargeResult,
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    GatewayUnavailable,
+    PaymentGateway,
+    RefundResult,
+)
+
+__all__ = [
+    "ChargeResult",
+    "GatewayError",
+    "GatewayRejected",
+    "GatewayTimeout",
+    "GatewayUnavailable",
+    "PaymentGateway",
+    "RefundResult",
+    "get_gateway",
+]
+
+
+def get_gateway() -> PaymentGateway:
+    return _gateway_for(settings.PAYMENT_GATEWAY, settings.PAYMENT_SERVICE_URL)
+
+
+@cache
+def _gateway_for(kind: str, service_url: str) -> PaymentGateway:
+    # One instance per process: the http client's connection pool and circuit
+    # breaker state must be shared by every call.
+    if kind == "http":
+        from payments.gateways.http import HttpPaymentGateway
+
+        return HttpPaymentGateway.from_settings()
+    from payments.gateways.sandbox import SandboxGateway
+
+    return SandboxGateway()

@@ -1,0 +1,161 @@
+"""Client for an external payment service at ``PAYMENT_SERVICE_URL``.
+
+The service's contract (docs/payments.md): ``POST /v1/charges``,
+``POST /v1/refunds`` and ``GET /v1/charges/by-idempotency-key/{key}``, each
+request carrying ``Idempotency-Key``. Because every call is idempotent at the
+service, timeouts, connection errors, 429 and 5xx answers are retried (a few
+times, with backoff and jitter) with the same key. A circuit breaker stops
+calling a service that keeps failing. We use httpx for its precise
+connect/read timeouts and connection pooling.
+"""
+
+import random
+import time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from django.conf import settings
+
+from core.request_context import get_request_id
+from payments.gateways.base import (
+    ChargeResult,
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    GatewayUnavailable,
+    PaymentGateway,
+    RefundResult,
+)
+from payments.gateways.breaker import CircuitBreaker
+
+RETRY_BASE_DELAY = 0.1
+
+
+class HttpPaymentGateway(PaymentGateway):
+    name = "http"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        retries: int,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self.retries = retries
+        self.breaker = breaker
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        )
+
+    @classmethod
+    def from_settings(cls) -> "HttpPaymentGateway":
+        return cls(
+            settings.PAYMENT_SERVICE_URL,
+            timeout=settings.PAYMENT_SERVICE_TIMEOUT,
+            connect_timeout=settings.PAYMENT_SERVICE_CONNECT_TIMEOUT,
+            retries=settings.PAYMENT_SERVICE_RETRIES,
+            breaker=CircuitBreaker(
+                failure_threshold=settings.PAYMENT_BREAKER_FAILURES,
+                reset_after=settings.PAYMENT_BREAKER_RESET_SECONDS,
+            ),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def charge(
+        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
+    ) -> ChargeResult:
+        body = {"amount": str(amount), "currency": currency, "token": token}
+        data = self._call("POST", "/v1/charges", idempotency_key, body)
+        return _charge_result(data)
+
+    def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        body = {"charge_id": charge_reference, "amount": str(amount), "currency": currency}
+        data = self._call("POST", "/v1/refunds", idempotency_key, body)
+        return RefundResult(
+            status=(
+                RefundResult.SUCCEEDED
+                if data.get("status") == RefundResult.SUCCEEDED
+                else RefundResult.FAILED
+            ),
+            reference=str(data.get("id", "")),
+            failure_code=str(data.get("failure_code") or ""),
+        )
+
+    def get_status(self, *, idempotency_key: str) -> ChargeResult | None:
+        path = f"/v1/charges/by-idempotency-key/{quote(idempotency_key, safe='')}"
+        data = self._call("GET", path, idempotency_key, None, not_found_ok=True)
+        return None if data is None else _charge_result(data)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        idempotency_key: str,
+        body: dict[str, Any] | None,
+        *,
+        not_found_ok: bool = False,
+    ) -> Any:
+        headers = {"Idempotency-Key": idempotency_key}
+        if request_id := get_request_id():
+            headers["X-Request-ID"] = request_id
+        last_error: GatewayError = GatewayUnavailable("payment service not called")
+        timed_out = False
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+            self.breaker.before_call()
+            try:
+                response = self._client.request(method, path, json=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                timed_out = True
+                last_error = GatewayTimeout(f"payment service timed out: {type(exc).__name__}")
+            except httpx.TransportError as exc:
+                last_error = GatewayUnavailable(
+                    f"payment service unreachable: {type(exc).__name__}"
+                )
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    last_error = GatewayUnavailable(
+                        f"payment service answered {response.status_code}"
+                    )
+                else:
+                    # The service is up and answered: whatever it said, the circuit is fine.
+                    self.breaker.record_success()
+                    if response.status_code == 404 and not_found_ok:
+                        return None
+                    if response.status_code >= 400:
+                        raise GatewayRejected(f"payment service refused: {response.status_code}")
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise GatewayRejected(
+                            "payment service sent a body that is not JSON"
+                        ) from None
+            self.breaker.record_failure()
+        if timed_out and not isinstance(last_error, GatewayTimeout):
+            # One attempt may have reached the service: the outcome is unknown, not "nothing".
+            raise GatewayTimeout(f"outcome unknown after a timeout; then {last_error}")
+        raise last_error
+
+
+def _charge_result(data: dict[str, Any]) -> ChargeResult:
+    return ChargeResult(
+        status=(
+            ChargeResult.SUCCEEDED
+            if data.get("status") == ChargeResult.SUCCEEDED
+            else ChargeResult.DECLINED
+        ),
+        reference=str(data.get("id", "")),
+        amount=Decimal(str(data.get("amount", "0"))),
+        currency=str(data.get("currency", "")),
+        decline_code=str(data.get("decline_code") or ""),
+    )

@@ -1,0 +1,110 @@
+"""The http gateway against a real local HTTP server: timeouts, retries, circuit breaker."""
+
+import socket
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from payments.gateways import GatewayTimeout, GatewayUnavailable
+from payments.gateways.breaker import CircuitBreaker
+from payments.gateways.http import HttpPaymentGateway
+from tests.payments.fake_payment_service import FakePaymentService, free_port
+
+AMOUNT = Decimal("12.50")
+
+
+@pytest.fixture
+def service() -> Iterator[FakePaymentService]:
+    fake = FakePaymentService().start()
+    yield fake
+    fake.stop()
+
+
+def gateway_for(url: str, *, timeout: float = 1.0, retries: int = 2, threshold: int = 5):
+    return HttpPaymentGateway(
+        url,
+        timeout=timeout,
+        connect_timeout=0.5,
+        retries=retries,
+        breaker=CircuitBreaker(failure_threshold=threshold, reset_after=0.5),
+    )
+
+
+def charge(gateway: HttpPaymentGateway, key: str = "res-1", token: str = "tok_ok"):
+    return gateway.charge(amount=AMOUNT, currency="EUR", token=token, idempotency_key=key)
+
+
+def test_repeating_a_charge_with_the_same_key_charges_once(service: FakePaymentService) -> None:
+    gateway = gateway_for(service.url)
+    first, second = charge(gateway), charge(gateway)
+    assert first.succeeded and first.reference == second.reference
+    assert first.amount == AMOUNT
+    assert len(service.charges) == 1
+
+
+def test_a_decline_is_a_result_not_an_error(service: FakePaymentService) -> None:
+    result = charge(gateway_for(service.url), token="tok_declined")
+    assert (result.status, result.decline_code) == ("declined", "card_declined")
+
+
+def test_5xx_answers_are_retried_with_the_same_key(service: FakePaymentService) -> None:
+    service.fail_next = 2
+    result = charge(gateway_for(service.url, retries=2))
+    assert result.succeeded
+    assert service.requests == 3
+    assert len(service.charges) == 1
+
+
+def test_a_slow_service_times_out_and_get_status_finds_the_charge_later(
+    service: FakePaymentService,
+) -> None:
+    service.delay = 1.0
+    gateway = gateway_for(service.url, timeout=0.2, retries=0)
+    started = time.monotonic()
+    with pytest.raises(GatewayTimeout):
+        charge(gateway)
+    assert time.monotonic() - started < 0.9  # gave up at the timeout, not when the server answered
+    time.sleep(1.0)  # the server finishes the charge we stopped waiting for
+    service.delay = 0.0
+    status = gateway.get_status(idempotency_key="res-1")
+    assert status is not None and status.succeeded
+    assert gateway.get_status(idempotency_key="never") is None
+
+
+def test_a_closed_port_is_unavailable_fast() -> None:
+    port = free_port()  # nothing listens there
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    gateway = gateway_for(f"http://127.0.0.1:{port}", retries=1)
+    started = time.monotonic()
+    with pytest.raises(GatewayUnavailable):
+        charge(gateway)
+    assert time.monotonic() - started < 1.0
+
+
+def test_the_circuit_opens_after_repeated_failures_and_stops_calling(
+    service: FakePaymentService,
+) -> None:
+    service.fail_next = 100
+    gateway = gateway_for(service.url, retries=0, threshold=3)
+    for _ in range(3):
+        with pytest.raises(GatewayUnavailable):
+            charge(gateway)
+    assert gateway.breaker.state == CircuitBreaker.OPEN
+    calls_when_opened = service.requests
+    with pytest.raises(GatewayUnavailable, match="circuit is open"):
+        charge(gateway)
+    assert service.requests == calls_when_opened  # failed fast, no request sent
+
+
+def test_a_half_open_circuit_closes_after_one_good_trial(service: FakePaymentService) -> None:
+    service.fail_next = 3
+    gateway = gateway_for(service.url, retries=0, threshold=3)
+    for _ in range(3):
+        with pytest.raises(GatewayUnavailable):
+            charge(gateway)
+    time.sleep(0.6)  # reset_after=0.5: the next call is the trial
+    assert charge(gateway).succeeded
+    assert gateway.breaker.state == CircuitBreaker.CLOSED
