@@ -26,9 +26,10 @@ class Reservation(models.Model):
         REFUNDED = "refunded", "Refunded"
 
     # Statuses whose tickets count as reserved on the house (not yet sold).
-    HOLDING_RESERVED = (Status.PENDING, Status.PROCESSING)
+    # refund_pending: paid but not issued; held until the refund succeeds (invariant 6).
+    HOLDING_RESERVED = (Status.PENDING, Status.PROCESSING, Status.REFUND_PENDING)
     # Statuses that count against the player's per-house allowance.
-    HOLDING = (Status.PENDING, Status.PROCESSING, Status.COMPLETED)
+    HOLDING = (Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.REFUND_PENDING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     house = models.ForeignKey(
