@@ -1,9 +1,13 @@
-"""Reads of players."""
+"""Reads of players and houses."""
+
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from core import exceptions as domain
+from lottery.models import House
 
 User = get_user_model()
 
@@ -13,3 +17,42 @@ def player_with_profile(user_id: int) -> AbstractBaseUser:
     if user is None:
         raise domain.NotFound()
     return user
+
+
+# --- Houses -------------------------------------------------------------------
+
+HOUSE_ORDERINGS = ("sales_end_at", "ticket_price", "created_at")
+
+
+def visible_houses() -> QuerySet[House]:
+    """Houses players may see: never deleted ones, never drafts."""
+    return House.objects.filter(deleted_at__isnull=True).exclude(status=House.Status.DRAFT)
+
+
+def house_list(
+    *,
+    status: str | None = None,
+    city: str | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    ordering: str | None = None,
+) -> QuerySet[House]:
+    houses = visible_houses()
+    if status:
+        houses = houses.filter(status=status)
+    if city:
+        houses = houses.filter(city__iexact=city)
+    if min_price is not None:
+        houses = houses.filter(ticket_price__gte=min_price)
+    if max_price is not None:
+        houses = houses.filter(ticket_price__lte=max_price)
+    return houses.order_by(ordering or "-created_at", "id")
+
+
+def visible_house(house_id: int) -> House:
+    if not 0 < house_id < 2**63:
+        raise domain.NotFound()
+    house = visible_houses().filter(pk=house_id).first()
+    if house is None:
+        raise domain.NotFound()
+    return house

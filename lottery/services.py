@@ -7,10 +7,11 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
 from core import exceptions as domain
 from core.authentication import forget_cached_tokens
-from lottery.models import PlayerProfile
+from lottery.models import House, PlayerProfile, Promotion
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +95,96 @@ def set_account_status(
         transaction.on_commit(lambda: forget_cached_tokens(profile.user_id))
     profile.refresh_from_db()
     return profile
+
+
+# --- Houses (staff writes; the admin calls these) ------------------------------
+
+# Staff-driven status changes; sales happen only in ``active``.
+HOUSE_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "draft": ("active",),
+    "active": ("paused", "closed", "cancelled"),
+    "paused": ("active", "closed", "cancelled"),
+    "closed": ("cancelled", "drawn"),
+}
+
+
+def save_house(*, house: House) -> House:
+    """Create or edit a house's descriptive fields; counters are never set here."""
+    try:
+        house.full_clean(exclude=["tickets_sold", "tickets_reserved", "participants_count"])
+    except DjangoValidationError as exc:
+        raise domain.ValidationFailed(
+            [
+                {"field": field, "code": "invalid", "message": message}
+                for field, messages in exc.message_dict.items()
+                for message in messages
+            ]
+        ) from None
+    counters = {"tickets_sold", "tickets_reserved", "participants_count", "next_ticket_number"}
+    with transaction.atomic():
+        if house.pk is None:
+            house.save()
+        else:
+            fields = [
+                f.name
+                for f in House._meta.concrete_fields
+                if not f.primary_key and f.name not in counters | {"created_at"}
+            ]
+            house.save(update_fields=fields)
+        transaction.on_commit(lambda: _refresh_inventory(house.pk))
+    return house
+
+
+def change_house_status(*, house_id: int, to_status: str) -> House:
+    """A conditional transition: only from a status that allows ``to_status``."""
+    allowed_from = [src for src, targets in HOUSE_TRANSITIONS.items() if to_status in targets]
+    with transaction.atomic():
+        moved = House.objects.filter(
+            pk=house_id, status__in=allowed_from, deleted_at__isnull=True
+        ).update(status=to_status, updated_at=timezone.now())
+        if not moved:
+            raise domain.InvalidState(f"This house cannot move to {to_status}.")
+        transaction.on_commit(lambda: _refresh_inventory(house_id))
+    return House.objects.get(pk=house_id)
+
+
+def soft_delete_house(*, house_id: int) -> None:
+    """Hide a house; refused while it has tickets sold or reserved."""
+    now = timezone.now()
+    with transaction.atomic():
+        deleted = House.objects.filter(
+            pk=house_id, deleted_at__isnull=True, tickets_sold=0, tickets_reserved=0
+        ).update(deleted_at=now, updated_at=now)
+        if not deleted:
+            raise domain.InvalidState("A house with tickets sold or reserved cannot be deleted.")
+        transaction.on_commit(lambda: _refresh_inventory(house_id))
+
+
+def _refresh_inventory(house_id: int) -> None:
+    from reservations.services import refresh_house_inventory
+
+    refresh_house_inventory(house_id=house_id)
+
+
+def save_promotion(*, promotion: Promotion) -> Promotion:
+    """Create or edit a promotion; ``times_redeemed`` is only moved by reservations."""
+    try:
+        promotion.full_clean(exclude=["times_redeemed"])
+    except DjangoValidationError as exc:
+        raise domain.ValidationFailed(
+            [
+                {"field": field, "code": "invalid", "message": message}
+                for field, messages in exc.message_dict.items()
+                for message in messages
+            ]
+        ) from None
+    if promotion.pk is None:
+        promotion.save()
+    else:
+        fields = [
+            f.name
+            for f in Promotion._meta.concrete_fields
+            if not f.primary_key and f.name not in ("times_redeemed", "created_at")
+        ]
+        promotion.save(update_fields=fields)
+    return promotion

@@ -1,0 +1,97 @@
+"""Staff console for houses and promotions. Every write goes through a service."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from core import exceptions as domain
+from lottery import services
+from lottery.models import House, Promotion
+
+HOUSE_COUNTERS = (
+    "tickets_sold",
+    "tickets_reserved",
+    "participants_count",
+    "next_ticket_number",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _house_status_action(to_status: str, label: str) -> Callable[..., None]:
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        for house in queryset:
+            try:
+                services.change_house_status(house_id=house.pk, to_status=to_status)
+            except domain.DomainError as error:
+                modeladmin.message_user(request, f"{house}: {error.detail}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{house}: now {to_status}")
+
+    action.__name__ = f"make_{to_status}"
+    return admin.action(description=label)(action)
+
+
+@admin.register(House)
+class HouseAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "title",
+        "city",
+        "status",
+        "ticket_price",
+        "tickets_sold",
+        "tickets_reserved",
+        "total_tickets",
+        "participants_count",
+        "sales_end_at",
+        "deleted_at",
+    )
+    list_filter = ("status", "city")
+    search_fields = ("title", "city")
+    readonly_fields = (*HOUSE_COUNTERS, "status")
+    actions = [
+        _house_status_action("active", "Activate (start sales)"),
+        _house_status_action("paused", "Pause sales"),
+        _house_status_action("closed", "Close sales"),
+        "soft_delete",
+    ]
+
+    def save_model(self, request: HttpRequest, obj: House, form: object, change: bool) -> None:
+        services.save_house(house=obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: House | None = None) -> bool:
+        return False  # soft delete only, through the service
+
+    @admin.action(description="Soft-delete (only with nothing sold or reserved)")
+    def soft_delete(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for house in queryset:
+            try:
+                services.soft_delete_house(house_id=house.pk)
+            except domain.DomainError as error:
+                self.message_user(request, f"{house}: {error.detail}", messages.ERROR)
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "discount_percent",
+        "discount_amount",
+        "times_redeemed",
+        "max_redemptions",
+        "per_user_limit",
+        "valid_until",
+        "is_active",
+    )
+    search_fields = ("code",)
+    readonly_fields = ("times_redeemed", "created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: Promotion, form: object, change: bool) -> None:
+        services.save_promotion(promotion=obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Promotion | None = None) -> bool:
+        return False  # deactivate instead: redemptions keep referring to it

@@ -1,0 +1,317 @@
+"""Redis inventory: an accelerator in front of PostgreSQL, never the truth.
+
+Per house a hash ``inv:house:{id}`` (``total``, ``available``, ``cap``,
+``synced_at``) and a set ``inv:house:{id}:participants``, changed only by the
+Lua scripts below, which keep ``0 <= available <= total`` and answer with a
+status code. The reserve path asks Redis first so a sold-out house is turned
+away without touching PostgreSQL; PostgreSQL then decides for everyone else.
+
+Every call here fails soft: Redis slower than ``INVENTORY_REDIS_TIMEOUT``
+(50 ms) or down counts as a failure, a circuit breaker stops asking for a
+while, and callers take the database path (logged and counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 0.05
+FAILURES_TO_OPEN = 3
+OPEN_SECONDS = 5.0
+
+
+class Gate(IntEnum):
+    """What Redis said about a reservation attempt."""
+
+    RESERVED_NEW_MEMBER = 1  # decremented; the player was added to the participant set
+    RESERVED = 2  # decremented; the player was already in the set
+    SOLD_OUT = 0
+    UNKNOWN_HOUSE = -1  # no hash: the database decides alone
+    CAP_REACHED = -2
+    KEY_SEEN = -3  # this Idempotency-Key went to the database before: let it replay
+    UNAVAILABLE = -9  # Redis down, slow or the breaker is open
+
+
+# KEYS: hash, participant set, idempotency marker. ARGV: quantity, user id, marker ttl.
+_RESERVE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return -3 end
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available then
+  redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+  return -1
+end
+local quantity = tonumber(ARGV[1])
+if tonumber(available) < quantity then return 0 end
+local member = redis.call('SISMEMBER', KEYS[2], ARGV[2])
+local cap = tonumber(redis.call('HGET', KEYS[1], 'cap') or '0')
+if member == 0 and cap > 0 and redis.call('SCARD', KEYS[2]) >= cap then return -2 end
+redis.call('HINCRBY', KEYS[1], 'available', -quantity)
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+if member == 0 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  return 1
+end
+return 2
+"""
+
+# KEYS: hash, participant set. ARGV: delta to available, user id or '', 'add'|'remove'|''.
+# Returns 1 applied, 2 clamped to [0, total] (drift seen), -1 no hash.
+_ADJUST = """
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available then return -1 end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
+local wanted = tonumber(available) + tonumber(ARGV[1])
+local result = 1
+if wanted < 0 then wanted = 0; result = 2 end
+if wanted > total then wanted = total; result = 2 end
+redis.call('HSET', KEYS[1], 'available', wanted)
+if ARGV[3] == 'add' then redis.call('SADD', KEYS[2], ARGV[2]) end
+if ARGV[3] == 'remove' then redis.call('SREM', KEYS[2], ARGV[2]) end
+return result
+"""
+
+# KEYS: hash, participant set, staging set. ARGV: total, available, cap, synced_at.
+# Returns the previous ``available`` (or -1 when there was no hash) for drift reports.
+_REBUILD = """
+local previous = redis.call('HGET', KEYS[1], 'available')
+if tonumber(ARGV[2]) < 0 or tonumber(ARGV[2]) > tonumber(ARGV[1]) then
+  return redis.error_reply('available out of bounds')
+end
+redis.call('HSET', KEYS[1], 'total', ARGV[1], 'available', ARGV[2], 'cap', ARGV[3],
+           'synced_at', ARGV[4])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[2])
+else
+  redis.call('DEL', KEYS[2])
+end
+if previous then return tonumber(previous) end
+return -1
+"""
+
+
+def house_key(house_id: int) -> str:
+    return f"inv:house:{house_id}"
+
+
+def participants_key(house_id: int) -> str:
+    return f"inv:house:{house_id}:participants"
+
+
+def idempotency_marker_key(user_id: int, key: str) -> str:
+    return f"inv:idem:{user_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+class CircuitBreaker:
+    """Closed -> open after consecutive failures -> half-open after a pause (one trial)."""
+
+    def __init__(
+        self, failures_to_open: int = FAILURES_TO_OPEN, open_seconds: float = OPEN_SECONDS
+    ):
+        self.failures_to_open = failures_to_open
+        self.open_seconds = open_seconds
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if time.monotonic() - self._opened_at >= self.open_seconds:
+                return "half_open"
+            return "open"
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if time.monotonic() - self._opened_at < self.open_seconds or self._trial_running:
+                return False
+            self._trial_running = True  # half-open: let exactly one call probe Redis
+            return True
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._trial_running = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._trial_running = False
+            if self._opened_at is not None or self._failures >= self.failures_to_open:
+                self._opened_at = time.monotonic()
+
+    def reset(self) -> None:
+        self.record_success()
+
+
+@dataclass
+class InventoryStats:
+    """Process-local counters, read by metrics and tests."""
+
+    fallbacks: int = 0  # operations answered without Redis
+    redis_errors: int = 0
+    drift_corrections: int = 0  # adjustments clamped to bounds: Redis disagreed with the DB
+
+
+breaker = CircuitBreaker()
+stats = InventoryStats()
+_clients: dict[str, tuple[redis.Redis, dict[str, object]]] = {}
+_clients_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    return bool(settings.REDIS_URL)
+
+
+def _timeout() -> float:
+    return getattr(settings, "INVENTORY_REDIS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
+
+
+def _client() -> tuple[redis.Redis, dict[str, object]]:
+    # One pool per URL so tests can point settings.REDIS_URL at a private server.
+    url = settings.REDIS_URL
+    with _clients_lock:
+        if url not in _clients:
+            client = redis.Redis.from_url(
+                url, socket_timeout=_timeout(), socket_connect_timeout=_timeout()
+            )
+            scripts = {
+                "reserve": client.register_script(_RESERVE),
+                "adjust": client.register_script(_ADJUST),
+                "rebuild": client.register_script(_REBUILD),
+            }
+            _clients[url] = (client, scripts)
+        return _clients[url]
+
+
+def _call(script: str, keys: list[str], args: list[object]) -> int | None:
+    """Run one script; None means Redis could not answer (breaker, error, timeout)."""
+    if not enabled():
+        return None
+    if not breaker.allow():
+        stats.fallbacks += 1
+        return None
+    try:
+        _unused, scripts = _client()
+        result = scripts[script](keys=keys, args=args)
+    except (redis.RedisError, OSError) as exc:
+        breaker.record_failure()
+        stats.redis_errors += 1
+        stats.fallbacks += 1
+        logger.warning(
+            "inventory redis %s failed (%s); using the database (breaker %s)",
+            script,
+            type(exc).__name__,
+            breaker.state,
+        )
+        return None
+    breaker.record_success()
+    return int(result)
+
+
+def try_reserve(*, house_id: int, user_id: int, quantity: int, idempotency_key: str | None) -> Gate:
+    marker = idempotency_marker_key(user_id, idempotency_key or "")
+    ttl = int(settings.IDEMPOTENCY_KEY_TTL.total_seconds())
+    if not idempotency_key:
+        marker = marker + ":none"  # no key: a fresh marker that never matches
+        ttl = 1
+    result = _call(
+        "reserve",
+        [house_key(house_id), participants_key(house_id), marker],
+        [quantity, user_id, ttl],
+    )
+    return Gate.UNAVAILABLE if result is None else Gate(result)
+
+
+def adjust(
+    *, house_id: int, delta: int, user_id: int | None = None, participant: str = ""
+) -> int | None:
+    """Move ``available`` by ``delta`` within bounds; optionally add/remove a participant."""
+    result = _call(
+        "adjust",
+        [house_key(house_id), participants_key(house_id)],
+        [delta, user_id or "", participant],
+    )
+    if result == 2:
+        stats.drift_corrections += 1
+        logger.info("inventory for house %s clamped to bounds: Redis had drifted", house_id)
+    return result
+
+
+def rebuild(
+    *, house_id: int, total: int, available: int, cap: int | None, participant_ids: list[int]
+) -> int | None:
+    """Replace the house's hash and participant set; returns the previous ``available``."""
+    if not enabled():
+        return None
+    client, scripts = _client()
+    staging = f"{participants_key(house_id)}:staging"
+    client.delete(staging)
+    for start in range(0, len(participant_ids), 10_000):
+        client.sadd(staging, *participant_ids[start : start + 10_000])
+    result = scripts["rebuild"](
+        keys=[house_key(house_id), participants_key(house_id), staging],
+        args=[total, available, cap or 0, int(time.time())],
+    )
+    return int(result)
+
+
+def forget(house_id: int) -> None:
+    """Drop a house from Redis (not on sale any more): the database answers alone."""
+    if enabled() and breaker.allow():
+        try:
+            client, _ = _client()
+            client.delete(house_key(house_id), participants_key(house_id))
+            breaker.record_success()
+        except (redis.RedisError, OSError):
+            breaker.record_failure()
+            stats.fallbacks += 1
+
+
+@dataclass(frozen=True)
+class Availability:
+    total: int
+    available: int
+    synced_at: int
+
+
+def read_availability(house_ids: list[int]) -> dict[int, Availability]:
+    """Availability from Redis for the given houses; missing or unreachable ones are left out."""
+    if not enabled() or not house_ids or not breaker.allow():
+        return {}
+    try:
+        client, _ = _client()
+        pipe = client.pipeline(transaction=False)
+        for house_id in house_ids:
+            pipe.hmget(house_key(house_id), "total", "available", "synced_at")
+        rows = pipe.execute()
+        breaker.record_success()
+    except (redis.RedisError, OSError):
+        breaker.record_failure()
+        stats.fallbacks += 1
+        return {}
+    found = {}
+    for house_id, (total, available, synced_at) in zip(house_ids, rows, strict=True):
+        if total is not None and available is not None:
+            found[house_id] = Availability(int(total), int(available), int(synced_at or 0))
+    return found
+
+
+def sync_lock(timeout_seconds: int = 240) -> redis.lock.Lock:
+    client, _ = _client()
+    return client.lock("inv:sync:lock", timeout=timeout_seconds, blocking=False)

@@ -1,0 +1,161 @@
+"""Reads of reservations, inventory truth and integrity reports."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from core import exceptions as domain
+from lottery.models import House, HouseParticipant, Ticket
+from reservations.models import Reservation
+
+
+def reservations_of(player: AbstractBaseUser) -> QuerySet[Reservation]:
+    """The player's own reservations, newest first."""
+    return Reservation.objects.filter(user_id=player.pk).order_by("-created_at", "-id")
+
+
+def reservations_with_tickets(queryset: QuerySet[Reservation]) -> QuerySet[Reservation]:
+    """What the API renders, in a constant number of queries whatever the page size."""
+    return queryset.select_related("promotion").prefetch_related(
+        Prefetch("tickets", queryset=Ticket.objects.only("id", "reservation_id", "ticket_number"))
+    )
+
+
+def reservation_of(player: AbstractBaseUser, reservation_id: uuid.UUID) -> Reservation:
+    """One of the player's reservations; someone else's is indistinguishable from none."""
+    reservation = (
+        reservations_with_tickets(reservations_of(player)).filter(pk=reservation_id).first()
+    )
+    if reservation is None:
+        raise domain.NotFound()
+    return reservation
+
+
+@dataclass(frozen=True)
+class HouseInventory:
+    house_id: int
+    total_tickets: int
+    available: int
+    participant_cap: int | None
+
+
+def _sum_of(queryset: QuerySet, field: str = "quantity") -> Coalesce:
+    return Coalesce(
+        Subquery(
+            queryset.values("house_id").annotate(total=Sum(field)).values("total")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def inventory_truth(house_id: int | None = None) -> list[HouseInventory]:
+    """What Redis should say for every house on sale, from the rows themselves."""
+    held = Reservation.objects.filter(
+        house_id=OuterRef("pk"), status__in=Reservation.HOLDING_RESERVED
+    )
+    houses = House.objects.filter(status=House.Status.ACTIVE, deleted_at__isnull=True).annotate(
+        reserved_in_rows=_sum_of(held)
+    )
+    if house_id is not None:
+        houses = houses.filter(pk=house_id)
+    return [
+        HouseInventory(
+            house_id=house.pk,
+            total_tickets=house.total_tickets,
+            available=max(house.total_tickets - house.tickets_sold - house.reserved_in_rows, 0),
+            participant_cap=house.participant_cap,
+        )
+        for house in houses.only("id", "total_tickets", "tickets_sold", "participant_cap")
+    ]
+
+
+def participant_ids(house_id: int) -> list[int]:
+    return list(
+        HouseParticipant.objects.filter(house_id=house_id).values_list("user_id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class IntegrityMismatch:
+    house_id: int
+    title: str
+    counter: str
+    recorded: int
+    actual: int
+
+    def __str__(self) -> str:
+        return (
+            f"house {self.house_id} ({self.title}): {self.counter} is {self.recorded}, "
+            f"the rows say {self.actual}"
+        )
+
+
+def integrity_mismatches() -> list[IntegrityMismatch]:
+    """Every house whose counters disagree with its rows.
+
+    sold = active tickets; reserved = pending + processing quantities;
+    participants = distinct players holding pending, processing or completed
+    reservations (and the participant rows agree with both).
+    """
+    holding = Reservation.objects.filter(house_id=OuterRef("pk"), status__in=Reservation.HOLDING)
+    houses = House.objects.annotate(
+        sold_in_rows=Coalesce(
+            Subquery(
+                Ticket.objects.filter(house_id=OuterRef("pk"), status=Ticket.Status.ACTIVE)
+                .values("house_id")
+                .annotate(n=Count("id"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+        reserved_in_rows=_sum_of(
+            Reservation.objects.filter(
+                house_id=OuterRef("pk"), status__in=Reservation.HOLDING_RESERVED
+            )
+        ),
+        holders_in_rows=Coalesce(
+            Subquery(
+                holding.values("house_id")
+                .annotate(n=Count("user_id", distinct=True))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+        participant_rows=Coalesce(
+            Subquery(
+                HouseParticipant.objects.filter(house_id=OuterRef("pk"))
+                .values("house_id")
+                .annotate(n=Count("id"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+        held_in_participants=_sum_of(
+            HouseParticipant.objects.filter(house_id=OuterRef("pk")), "tickets_held"
+        ),
+        held_in_rows=_sum_of(holding),
+    ).order_by("pk")
+    mismatches = []
+    for house in houses:
+        checks = [
+            ("tickets_sold", house.tickets_sold, house.sold_in_rows),
+            ("tickets_reserved", house.tickets_reserved, house.reserved_in_rows),
+            ("participants_count", house.participants_count, house.holders_in_rows),
+            ("participant rows", house.participant_rows, house.holders_in_rows),
+            ("tickets held by participants", house.held_in_participants, house.held_in_rows),
+        ]
+        mismatches.extend(
+            IntegrityMismatch(house.pk, house.title, counter, recorded, actual)
+            for counter, recorded, actual in checks
+            if recorded != actual
+        )
+    return mismatches

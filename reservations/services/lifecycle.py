@@ -1,0 +1,177 @@
+"""Reservation state changes after the reserve: cancel, expire, release what they hold.
+
+Every transition is a conditional UPDATE on the current status (invariant 7)
+and releases the house counters, the participant row and the promotion use in
+the same transaction. Locks are taken in the global order: house, then
+reservation. Redis is corrected only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from core import exceptions as domain
+from lottery.models import House, HouseParticipant, Promotion, PromotionRedemption
+from reservations import inventory
+from reservations.models import Reservation
+
+logger = logging.getLogger(__name__)
+
+EXPIRY_BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What one reservation holds on its house, as read under its row lock."""
+
+    id: uuid.UUID
+    house_id: int
+    user_id: int
+    quantity: int
+    promotion_id: int | None
+
+
+_HOLD_FIELDS = ("id", "house_id", "user_id", "quantity", "promotion_id")
+
+
+def release_holds(*, house_id: int, holds: list[Hold], counter: str = "tickets_reserved") -> None:
+    """Give back what ``holds`` took from one house; call inside the transition's transaction.
+
+    ``counter`` is ``tickets_reserved`` for pending/processing reservations and
+    ``tickets_sold`` for completed ones (refunds). The caller has locked the
+    house row and moved the reservations out of their holding status.
+    """
+    if not holds:
+        return
+    quantity = sum(hold.quantity for hold in holds)
+    per_user: dict[int, int] = defaultdict(int)
+    for hold in holds:
+        per_user[hold.user_id] += hold.quantity
+    gone: list[int] = []
+    for user_id, held in per_user.items():
+        kept = HouseParticipant.objects.filter(
+            house_id=house_id, user_id=user_id, tickets_held__gt=held
+        ).update(tickets_held=F("tickets_held") - held)
+        if kept:
+            continue
+        removed, _ = HouseParticipant.objects.filter(
+            house_id=house_id, user_id=user_id, tickets_held=held
+        ).delete()
+        if not removed:
+            # The participant row disagrees with the reservations: refuse, roll back.
+            raise domain.InvalidState(f"Participant counters of house {house_id} are inconsistent.")
+        gone.append(user_id)
+    updated = House.objects.filter(pk=house_id, **{f"{counter}__gte": quantity}).update(
+        **{counter: F(counter) - quantity},
+        participants_count=F("participants_count") - len(gone),
+    )
+    if not updated:
+        raise domain.InvalidState(f"Counters of house {house_id} are inconsistent.")
+    _release_promotions([hold.id for hold in holds if hold.promotion_id])
+    if counter == "tickets_reserved":
+        transaction.on_commit(lambda: _return_to_redis(house_id, quantity, gone))
+
+
+def _release_promotions(reservation_ids: list[uuid.UUID]) -> None:
+    if not reservation_ids:
+        return
+    redemptions = PromotionRedemption.objects.filter(reservation_id__in=reservation_ids)
+    per_promotion = dict(
+        redemptions.values("promotion_id")
+        .annotate(uses=Count("id"))
+        .values_list("promotion_id", "uses")
+    )
+    redemptions.delete()
+    for promotion_id, uses in per_promotion.items():
+        Promotion.objects.filter(pk=promotion_id, times_redeemed__gte=uses).update(
+            times_redeemed=F("times_redeemed") - uses
+        )
+
+
+def _return_to_redis(house_id: int, quantity: int, gone_user_ids: Iterable[int]) -> None:
+    inventory.adjust(house_id=house_id, delta=quantity)
+    for user_id in gone_user_ids:
+        inventory.adjust(house_id=house_id, delta=0, user_id=user_id, participant="remove")
+
+
+def cancel_reservation(*, player: AbstractBaseUser, reservation_id: uuid.UUID) -> Reservation:
+    """The player gives up a pending reservation; its tickets go back on sale at once."""
+    house_id = (
+        Reservation.objects.filter(pk=reservation_id, user_id=player.pk)
+        .values_list("house_id", flat=True)
+        .first()
+    )
+    if house_id is None:
+        raise domain.NotFound()
+    now = timezone.now()
+    with transaction.atomic():
+        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
+        row = (
+            Reservation.objects.select_for_update()
+            .filter(pk=reservation_id, user_id=player.pk, status=Reservation.Status.PENDING)
+            .values(*_HOLD_FIELDS)
+            .first()
+        )
+        if row is None:
+            raise domain.InvalidState("Only a pending reservation can be cancelled.")
+        Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).update(
+            status=Reservation.Status.CANCELLED, updated_at=now
+        )
+        release_holds(house_id=house_id, holds=[Hold(**row)])
+    return Reservation.objects.get(pk=reservation_id)
+
+
+def expire_due_reservations(
+    *, now: datetime | None = None, batch_size: int = EXPIRY_BATCH_SIZE
+) -> int:
+    """Expire pending reservations past ``expires_at``; returns how many this run expired.
+
+    Safe to run twice at once: rows are claimed with ``skip_locked`` and every
+    transition is conditional on ``pending``, so each reservation is released once.
+    """
+    now = now or timezone.now()
+    expired = 0
+    house_ids = list(
+        Reservation.objects.filter(status=Reservation.Status.PENDING, expires_at__lte=now)
+        .values_list("house_id", flat=True)
+        .distinct()
+    )
+    for house_id in house_ids:
+        while True:
+            done = _expire_batch(house_id=house_id, now=now, batch_size=batch_size)
+            expired += done
+            if done < batch_size:
+                break
+    return expired
+
+
+def _expire_batch(*, house_id: int, now: datetime, batch_size: int) -> int:
+    with transaction.atomic():
+        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
+        rows = list(
+            Reservation.objects.select_for_update(skip_locked=True)
+            .filter(house_id=house_id, status=Reservation.Status.PENDING, expires_at__lte=now)
+            .order_by("expires_at")
+            .values(*_HOLD_FIELDS)[:batch_size]
+        )
+        if not rows:
+            return 0
+        holds = [Hold(**row) for row in rows]
+        moved = Reservation.objects.filter(
+            pk__in=[hold.id for hold in holds], status=Reservation.Status.PENDING
+        ).update(status=Reservation.Status.EXPIRED, updated_at=now)
+        if moved != len(holds):
+            raise domain.InvalidState("A locked pending reservation changed under the sweep.")
+        release_holds(house_id=house_id, holds=holds)
+    logger.info("expired %d reservations of house %s", len(holds), house_id)
+    return len(holds)

@@ -1,0 +1,235 @@
+"""The same reserve rules through the ORM, for databases other than PostgreSQL.
+
+Embedded mode (SQLite) has no data-modifying CTEs in the form the hot path
+uses, and needs no speed; this is the readable version of the same rules,
+in the same order, with the same conditional writes. The house row is locked
+first (global lock order: house, then reservation).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core import exceptions as domain
+from core.errors import PROBLEM_CONTENT_TYPE, problem_body
+from core.models import IdempotencyRecord
+from lottery.models import House, HouseParticipant, PlayerProfile, Promotion, PromotionRedemption
+from lottery.services import check_profile_eligible
+from reservations.models import Reservation
+
+if TYPE_CHECKING:
+    from reservations.services.reserve import ReserveOutcome
+
+CENT = Decimal("0.01")
+
+
+def reserve_with_orm(
+    *,
+    player: AbstractBaseUser,
+    house_id: int,
+    quantity: int,
+    promo_code: str | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> ReserveOutcome:
+    from reservations.services.reserve import ReserveOutcome, _iso
+
+    now = timezone.now()
+    if idempotency_key:
+        previous = IdempotencyRecord.objects.filter(user_id=player.pk, key=idempotency_key).first()
+        if previous is not None and previous.expires_at > now:
+            if previous.fingerprint != fingerprint:
+                raise domain.IdempotencyKeyReused()
+            if previous.status != IdempotencyRecord.Status.COMPLETED:
+                raise domain.IdempotencyKeyInProgress()
+            return ReserveOutcome(
+                status=previous.response_status,
+                body=bytes(previous.response_body or b""),
+                content_type=previous.response_content_type,
+                replayed=True,
+            )
+        if previous is not None:
+            previous.delete()
+    try:
+        with transaction.atomic():
+            body = _reserve(player, house_id, quantity, promo_code, now, _iso)
+            if idempotency_key:
+                IdempotencyRecord.objects.create(
+                    user_id=player.pk,
+                    key=idempotency_key,
+                    fingerprint=fingerprint,
+                    status=IdempotencyRecord.Status.COMPLETED,
+                    response_status=201,
+                    response_body=body,
+                    response_content_type="application/json",
+                    created_at=now,
+                    expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
+                )
+    except domain.DomainError as error:
+        if idempotency_key and not isinstance(error, domain.ValidationFailed):
+            payload = problem_body(
+                status=error.status_code,
+                code=error.code,
+                title=error.title,
+                detail=str(error.detail),
+            )
+            IdempotencyRecord.objects.get_or_create(
+                user_id=player.pk,
+                key=idempotency_key,
+                defaults={
+                    "fingerprint": fingerprint,
+                    "status": IdempotencyRecord.Status.COMPLETED,
+                    "response_status": error.status_code,
+                    "response_body": json.dumps(payload).encode(),
+                    "response_content_type": PROBLEM_CONTENT_TYPE,
+                    "created_at": now,
+                    "expires_at": now + settings.IDEMPOTENCY_KEY_TTL,
+                },
+            )
+        raise
+    except IntegrityError:
+        # A concurrent request took the same participant row, promo slot or key.
+        raise domain.ServiceUnavailable(
+            "The house is very busy; retry shortly.", retry_after=1
+        ) from None
+    return ReserveOutcome(status=201, body=body)
+
+
+def _reserve(
+    player: AbstractBaseUser,
+    house_id: int,
+    quantity: int,
+    promo_code: str | None,
+    now: datetime,
+    iso: Callable[[datetime], str],
+) -> bytes:
+    check_profile_eligible(PlayerProfile.objects.filter(user_id=player.pk).first())
+    house = (
+        House.objects.select_for_update()
+        .filter(pk=house_id, deleted_at__isnull=True)
+        .exclude(status=House.Status.DRAFT)
+        .first()
+    )
+    if house is None:
+        raise domain.NotFound()
+    if house.status != House.Status.ACTIVE or not (
+        house.sales_start_at <= now < house.sales_end_at
+    ):
+        raise domain.SalesClosed()
+    if not house.min_tickets_per_purchase <= quantity <= house.max_tickets_per_purchase:
+        raise domain.PurchaseLimitExceeded()
+    participant = HouseParticipant.objects.filter(house=house, user_id=player.pk).first()
+    held = participant.tickets_held if participant else 0
+    if house.max_tickets_per_user is not None and held + quantity > house.max_tickets_per_user:
+        raise domain.PurchaseLimitExceeded()
+    subtotal = house.ticket_price * quantity
+    promotion, discount, slot = _promotion(promo_code, house, player, now, subtotal)
+    new_participant = participant is None
+    if house.tickets_available < quantity:
+        raise domain.SoldOut()
+    if (
+        new_participant
+        and house.participant_cap is not None
+        and house.participants_count >= house.participant_cap
+    ):
+        raise domain.ParticipantCapReached()
+    updated = House.objects.filter(
+        pk=house.pk, tickets_sold__lte=F("total_tickets") - F("tickets_reserved") - quantity
+    ).update(
+        tickets_reserved=F("tickets_reserved") + quantity,
+        participants_count=F("participants_count") + int(new_participant),
+    )
+    if not updated:
+        raise domain.SoldOut()
+    if new_participant:
+        HouseParticipant.objects.create(house=house, user_id=player.pk, tickets_held=quantity)
+    else:
+        HouseParticipant.objects.filter(pk=participant.pk).update(
+            tickets_held=F("tickets_held") + quantity
+        )
+    reservation = Reservation.objects.create(
+        id=uuid.uuid4(),
+        house=house,
+        user_id=player.pk,
+        quantity=quantity,
+        unit_price=house.ticket_price,
+        discount=discount,
+        total_price=subtotal - discount,
+        currency=house.currency,
+        promotion=promotion,
+        expires_at=now + settings.RESERVATION_TTL,
+    )
+    if promotion is not None:
+        counted = Promotion.objects.filter(
+            Q(max_redemptions__isnull=True) | Q(times_redeemed__lt=F("max_redemptions")),
+            pk=promotion.pk,
+        )
+        if not counted.update(times_redeemed=F("times_redeemed") + 1):
+            raise domain.PromotionInvalid()
+        PromotionRedemption.objects.create(
+            promotion=promotion, reservation=reservation, user_id=player.pk, slot=slot
+        )
+    return json.dumps(
+        {
+            "id": str(reservation.id),
+            "house_id": house.pk,
+            "quantity": quantity,
+            "unit_price": str(reservation.unit_price),
+            "discount": str(Decimal(discount).quantize(CENT)),
+            "total_price": str(Decimal(reservation.total_price).quantize(CENT)),
+            "currency": reservation.currency,
+            "status": reservation.status,
+            "expires_at": iso(reservation.expires_at),
+        }
+    ).encode()
+
+
+def _promotion(
+    promo_code: str | None,
+    house: House,
+    player: AbstractBaseUser,
+    now: datetime,
+    subtotal: Decimal,
+) -> tuple[Promotion | None, Decimal, int | None]:
+    if not promo_code:
+        return None, Decimal("0.00"), None
+    promotion = Promotion.objects.filter(code__iexact=promo_code).first()
+    if (
+        promotion is None
+        or not promotion.is_active
+        or not promotion.valid_from <= now < promotion.valid_until
+        or (promotion.house_id is not None and promotion.house_id != house.pk)
+        or (
+            promotion.max_redemptions is not None
+            and promotion.times_redeemed >= promotion.max_redemptions
+        )
+        or (promotion.discount_amount is not None and promotion.currency != house.currency)
+    ):
+        raise domain.PromotionInvalid()
+    taken = set(
+        PromotionRedemption.objects.filter(promotion=promotion, user_id=player.pk).values_list(
+            "slot", flat=True
+        )
+    )
+    slot = None
+    if promotion.per_user_limit is not None:
+        free = [s for s in range(1, promotion.per_user_limit + 1) if s not in taken]
+        if not free:
+            raise domain.PromotionInvalid()
+        slot = free[0]
+    if promotion.discount_percent is not None:
+        discount = (subtotal * promotion.discount_percent / 100).quantize(CENT, ROUND_HALF_UP)
+    else:
+        discount = min(promotion.discount_amount, subtotal)
+    return promotion, discount, slot
