@@ -19,6 +19,8 @@ BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("beat heartbeat", "core.beat_heartbeat", 30),
     PeriodicJob("purge expired idempotency keys", "core.purge_expired_idempotency_keys", 3600),
     PeriodicJob("relay outbox", "core.relay_outbox", 10),
+    PeriodicJob("retry refunds", "refunds.retry_due", 300),
+    PeriodicJob("recover stuck checkouts", "checkout.recover_stuck", 300),
     PeriodicJob("expire reservations", "reservations.expire_reservations", 30),
     PeriodicJob("sync inventory", "reservations.sync_inventory", 300),
 )

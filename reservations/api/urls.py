@@ -1,6 +1,7 @@
 from django.urls import path
 
 from reservations.api import views
+from reservations.api.checkout import ReservationCheckoutView
 
 urlpatterns = [
     path("reservations/", views.ReservationCollectionView.as_view(), name="reservations"),
@@ -13,5 +14,10 @@ urlpatterns = [
         "reservations/<uuid:reservation_id>/cancel/",
         views.ReservationCancelView.as_view(),
         name="reservation-cancel",
+    ),
+    path(
+        "reservations/<uuid:reservation_id>/checkout/",
+        ReservationCheckoutView.as_view(),
+        name="reservation-checkout",
     ),
 ]

@@ -1,0 +1,252 @@
+"""Writes on payments and refunds, and the only code that calls the payment gateway.
+
+Gateway calls never run inside a transaction (a slow gateway must not hold row
+locks). Every row change is a conditional UPDATE on the current status, so a
+retried or duplicated task changes nothing twice. The purchase-level effects
+of a charge or refund (tickets, inventory) live in ``reservations.services``.
+"""
+
+import logging
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core import exceptions as domain
+from core import failpoints
+from payments.gateways import ChargeResult, GatewayError, GatewayRejected, get_gateway
+from payments.models import Payment, Refund
+
+logger = logging.getLogger(__name__)
+
+# A refund handed to a task is not picked again by retry_refunds for this long.
+REFUND_ATTEMPT_LEASE = timedelta(minutes=5)
+MAX_REFUND_BACKOFF = timedelta(days=1)
+
+
+def create_checkout_payment(*, reservation: object, payment_token: str) -> Payment:
+    """The pending payment for a reservation entering checkout (caller's transaction).
+
+    Its gateway idempotency key is the reservation id: however many times the
+    checkout runs, the gateway charges once.
+    """
+    return Payment.objects.create(
+        reservation=reservation,
+        amount=reservation.total_price,
+        currency=reservation.currency,
+        gateway=get_gateway().name,
+        payment_token=payment_token,
+        idempotency_key=str(reservation.pk),
+    )
+
+
+def charge_payment(*, payment_id: int) -> Payment:
+    """Charge a pending payment once and record the outcome.
+
+    Returns the payment, ``succeeded`` or ``failed``. Raises ``GatewayError``
+    when the outcome is unknown (timeout, gateway down): the caller retries
+    with the same key, or ``recover_stuck_checkouts`` asks the gateway later.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != Payment.Status.PENDING:
+        return payment
+    # Stamped only while pending: recovery will not fail a payment whose charge
+    # may still be in flight, and will not be overtaken by a late charge.
+    stamped = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+        charge_attempted_at=timezone.now()
+    )
+    if not stamped:
+        return Payment.objects.get(pk=payment_id)
+    if payment.amount == 0:
+        result = ChargeResult(
+            status=ChargeResult.SUCCEEDED,
+            reference="free",
+            amount=payment.amount,
+            currency=payment.currency,
+        )
+    else:
+        result = get_gateway().charge(
+            amount=payment.amount,
+            currency=payment.currency,
+            token=payment.payment_token,
+            idempotency_key=payment.idempotency_key,
+        )
+    failpoints.hit("checkout.after_charge")
+    return record_charge_result(payment_id=payment_id, result=result)
+
+
+def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
+    now = timezone.now()
+    if result.succeeded:
+        Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+            status=Payment.Status.SUCCEEDED, gateway_reference=result.reference, completed_at=now
+        )
+    else:
+        Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+            status=Payment.Status.FAILED,
+            gateway_reference=result.reference,
+            decline_code=result.decline_code or "payment_declined",
+            completed_at=now,
+        )
+    return Payment.objects.get(pk=payment_id)
+
+
+def look_up_charge(*, payment: Payment) -> ChargeResult | None:
+    """Ask the gateway what became of this payment's charge (None: never made)."""
+    return get_gateway().get_status(idempotency_key=payment.idempotency_key)
+
+
+def abandon_uncharged_payment(*, payment_id: int, attempted_before: object) -> bool:
+    """Fail a pending payment the gateway never charged, if no charge can be in flight."""
+    return bool(
+        Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING)
+        .filter(Q(charge_attempted_at__isnull=True) | Q(charge_attempted_at__lt=attempted_before))
+        .update(
+            status=Payment.Status.FAILED,
+            decline_code="checkout_abandoned",
+            completed_at=timezone.now(),
+        )
+    )
+
+
+def open_refund(
+    *,
+    payment: Payment,
+    amount: Decimal,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+) -> Refund:
+    """Create a pending refund; the caller holds the payment row lock (house -> reservation
+    -> payment). The conditional UPDATE, backed by a CHECK, keeps refunds within the payment.
+    """
+    if amount <= 0:
+        raise domain.Unprocessable("A refund must be for a positive amount.")
+    grown = Payment.objects.filter(
+        pk=payment.pk,
+        status=Payment.Status.SUCCEEDED,
+        refunded_total__lte=F("amount") - amount,
+    ).update(refunded_total=F("refunded_total") + amount)
+    if not grown:
+        raise domain.InvalidState("The refund would exceed what was paid.")
+    return Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        reason=reason[:255],
+        requested_by=actor if actor is not None and actor.is_authenticated else None,
+        # The on-commit task attempts it now; retry_refunds only after the lease.
+        next_attempt_at=timezone.now() + REFUND_ATTEMPT_LEASE,
+    )
+
+
+def call_refund_gateway(*, refund_id: int) -> tuple[Refund, bool, str]:
+    """Ask the gateway to refund (same key every attempt: it refunds at most once).
+
+    Returns (refund, succeeded, error). Does not record anything.
+    """
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    payment = refund.payment
+    if payment.gateway_reference == "free":
+        return refund, True, ""
+    try:
+        result = get_gateway().refund(
+            charge_reference=payment.gateway_reference,
+            amount=refund.amount,
+            currency=payment.currency,
+            idempotency_key=refund.idempotency_key,
+        )
+    except (GatewayError, GatewayRejected) as exc:
+        return refund, False, f"{type(exc).__name__}: {exc}"
+    if result.succeeded:
+        Refund.objects.filter(pk=refund_id).update(gateway_reference=result.reference)
+        return refund, True, ""
+    return refund, False, f"refused: {result.failure_code or 'unknown'}"
+
+
+def mark_refund_succeeded(*, refund: Refund) -> bool:
+    """Inside the caller's transaction, with the locks held."""
+    return bool(
+        Refund.objects.filter(
+            pk=refund.pk,
+            status__in=[
+                Refund.Status.PENDING,
+                Refund.Status.FAILED,
+                Refund.Status.NEEDS_ATTENTION,
+            ],
+        ).update(status=Refund.Status.SUCCEEDED, succeeded_at=timezone.now(), last_error="")
+    )
+
+
+def record_refund_failure(*, refund_id: int, error: str) -> Refund:
+    """One more failed attempt: backoff, or ``needs_attention`` after the last one."""
+    from core import outbox
+
+    now = timezone.now()
+    with transaction.atomic():
+        refund = (
+            Refund.objects.select_for_update()
+            .filter(pk=refund_id, status__in=[Refund.Status.PENDING, Refund.Status.FAILED])
+            .first()
+        )
+        if refund is None:  # succeeded meanwhile (or already needs attention)
+            return Refund.objects.get(pk=refund_id)
+        refund.attempts += 1
+        refund.last_error = error[:4000]
+        if refund.attempts >= settings.REFUND_MAX_ATTEMPTS:
+            refund.status = Refund.Status.NEEDS_ATTENTION
+            outbox.emit(
+                "refund.needs_attention",
+                {
+                    "refund_id": refund.pk,
+                    "payment_id": refund.payment_id,
+                    "attempts": refund.attempts,
+                    "last_error": refund.last_error,
+                },
+            )
+            logger.error("refund %s needs attention after %s attempts", refund.pk, refund.attempts)
+        else:
+            refund.status = Refund.Status.FAILED
+            refund.next_attempt_at = now + refund_backoff(refund.attempts)
+        refund.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    return refund
+
+
+def refund_backoff(attempts: int) -> timedelta:
+    """Exponential in the number of failed attempts, with jitter so retries spread out."""
+    base = settings.REFUND_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)
+    return min(MAX_REFUND_BACKOFF, timedelta(seconds=base * random.uniform(0.5, 1.0)))
+
+
+def claim_due_refunds(*, batch_size: int = 100) -> list[int]:
+    """Due refunds (pending or failed, past ``next_attempt_at``), leased to the caller."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Refund.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=[Refund.Status.PENDING, Refund.Status.FAILED],
+                next_attempt_at__lte=now,
+            )
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        Refund.objects.filter(pk__in=ids).update(next_attempt_at=now + REFUND_ATTEMPT_LEASE)
+    return ids
+
+
+def retry_refund_now(*, refund_id: int, actor: AbstractBaseUser | None = None) -> Refund:
+    """Staff: try a failed or needs-attention refund again, with a fresh attempt budget."""
+    updated = Refund.objects.filter(
+        pk=refund_id,
+        status__in=[Refund.Status.FAILED, Refund.Status.NEEDS_ATTENTION],
+    ).update(status=Refund.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
+    if not updated:
+        raise domain.InvalidState(
+            "Only failed refunds or refunds needing attention can be retried."
+        )
+    logger.info("refund %s retried by %s", refund_id, getattr(actor, "pk", None))
+    return Refund.objects.get(pk=refund_id)

@@ -1,0 +1,252 @@
+"""Checkout: a pending reservation becomes paid, numbered tickets, or nothing and the money back.
+
+``start_checkout`` (the API) moves ``pending -> processing`` and creates the
+pending payment in one transaction, then enqueues ``process_checkout``.
+``process_checkout`` (a task) charges with key = reservation id, then either
+issues the tickets, fails the reservation (declined: inventory released), or,
+when the tickets cannot be issued after a successful charge, opens a refund
+and keeps the inventory held (``refund_pending``) until the refund succeeds.
+
+Every step is a conditional transition under the global lock order (house,
+reservation, payment), so running the task twice, or again after a crash at
+any line, ends in the same state with one charge, one set of tickets or one
+refund. ``recover_stuck_checkouts`` resolves what a lost task left behind by
+asking the gateway whether the charge happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import exceptions as domain
+from core import failpoints, outbox
+from lottery.models import House, PlayerProfile, Ticket
+from lottery.services import check_profile_eligible, eligible_player
+from payments import services as payments
+from payments.gateways import GatewayError
+from payments.models import Payment
+from reservations.models import Reservation
+from reservations.services.lifecycle import Hold, release_holds
+
+logger = logging.getLogger(__name__)
+
+RECOVERY_BATCH_SIZE = 100
+
+
+def start_checkout(
+    *, player: AbstractBaseUser, reservation_id: uuid.UUID, payment_token: str
+) -> Reservation:
+    """Move the player's pending, unexpired reservation to ``processing`` and enqueue payment."""
+    eligible_player(player)
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Reservation.objects.filter(
+            pk=reservation_id,
+            user_id=player.pk,
+            status=Reservation.Status.PENDING,
+            expires_at__gt=now,
+        ).update(status=Reservation.Status.PROCESSING, processed_at=now, updated_at=now)
+        reservation = Reservation.objects.filter(pk=reservation_id, user_id=player.pk).first()
+        if reservation is None:
+            raise domain.NotFound()
+        if not moved:
+            if reservation.status == Reservation.Status.PENDING:
+                raise domain.InvalidState("The reservation has expired.")
+            raise domain.InvalidState(
+                f"The reservation is {reservation.status}; only a pending one can be paid."
+            )
+        payments.create_checkout_payment(reservation=reservation, payment_token=payment_token)
+        transaction.on_commit(lambda: enqueue_checkout(reservation.pk), robust=True)
+    return reservation
+
+
+def enqueue_checkout(reservation_id: uuid.UUID) -> None:
+    from payments.tasks import process_checkout
+
+    try:
+        process_checkout.delay(str(reservation_id))
+    except Exception:  # broker down: recover_stuck_checkouts will finish it
+        logger.exception("could not enqueue the checkout of %s", reservation_id)
+
+
+def process_checkout(*, reservation_id: uuid.UUID) -> str:
+    """Charge (once) and finish the checkout; returns the reservation's status.
+
+    Raises ``GatewayError`` when the charge's outcome is unknown: the task
+    retries with the same key, and recovery asks the gateway if it never knows.
+    """
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if reservation is None:
+        raise domain.NotFound()
+    if reservation.status != Reservation.Status.PROCESSING:
+        return reservation.status  # a duplicate message or a retry after the outcome
+    payment = Payment.objects.get(reservation_id=reservation_id)
+    payment = payments.charge_payment(payment_id=payment.pk)
+    return finish_checkout(reservation_id=reservation_id)
+
+
+def finish_checkout(*, reservation_id: uuid.UUID) -> str:
+    """Act on the recorded payment outcome: issue tickets, fail, or open a refund."""
+    failpoints.hit("checkout.before_finish")
+    house_id = Reservation.objects.values_list("house_id", flat=True).get(pk=reservation_id)
+    with transaction.atomic():
+        house = House.objects.select_for_update(no_key=True).get(pk=house_id)
+        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+        payment = Payment.objects.select_for_update().get(reservation_id=reservation_id)
+        if reservation.status != Reservation.Status.PROCESSING:
+            return reservation.status
+        if payment.status == Payment.Status.PENDING:
+            return reservation.status  # outcome unknown: the task or recovery comes back
+        if payment.status == Payment.Status.FAILED:
+            _fail(reservation, payment)
+            return Reservation.Status.FAILED
+        reason = _why_tickets_cannot_be_issued(house, reservation)
+        if reason:
+            _hold_for_refund(reservation, payment, reason)
+            return Reservation.Status.REFUND_PENDING
+        _issue_tickets(house, reservation, payment)
+        return Reservation.Status.COMPLETED
+
+
+def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str:
+    """Re-validated after the charge: the house may have closed or the player been banned."""
+    if house.deleted_at is not None or house.status != House.Status.ACTIVE:
+        return "house_not_on_sale"
+    profile = PlayerProfile.objects.filter(user_id=reservation.user_id).first()
+    try:
+        check_profile_eligible(profile)
+    except domain.DomainError as error:
+        return error.code
+    if not profile.user.is_active:
+        return "account_suspended"
+    return ""
+
+
+def _issue_tickets(house: House, reservation: Reservation, payment: Payment) -> None:
+    """One contiguous block from the locked house row's counter (invariant 2)."""
+    quantity = reservation.quantity
+    first = house.next_ticket_number
+    now = timezone.now()
+    moved = House.objects.filter(pk=house.pk, tickets_reserved__gte=quantity).update(
+        next_ticket_number=F("next_ticket_number") + quantity,
+        tickets_reserved=F("tickets_reserved") - quantity,
+        tickets_sold=F("tickets_sold") + quantity,
+    )
+    if not moved:
+        raise domain.InvalidState(f"Counters of house {house.pk} are inconsistent.")
+    Ticket.objects.bulk_create(
+        Ticket(
+            house_id=house.pk,
+            ticket_number=number,
+            owner_id=reservation.user_id,
+            reservation_id=reservation.pk,
+            payment_id=payment.pk,
+            issued_at=now,
+        )
+        for number in range(first, first + quantity)
+    )
+    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
+        status=Reservation.Status.COMPLETED, failure_code="", updated_at=now
+    )
+    numbers = list(range(first, first + quantity))
+    outbox.emit(
+        "tickets.issued",
+        {
+            "reservation_id": reservation.pk,
+            "house_id": house.pk,
+            "user_id": reservation.user_id,
+            "ticket_numbers": numbers,
+        },
+    )
+    outbox.emit(
+        "reservation.completed",
+        {
+            "reservation_id": reservation.pk,
+            "payment_id": payment.pk,
+            "amount": payment.amount,
+            "currency": payment.currency,
+        },
+    )
+
+
+def _fail(reservation: Reservation, payment: Payment) -> None:
+    """Declined (or never charged): the reservation fails and its tickets go back on sale."""
+    code = payment.decline_code or "payment_declined"
+    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
+        status=Reservation.Status.FAILED, failure_code=code, updated_at=timezone.now()
+    )
+    release_holds(house_id=reservation.house_id, holds=[_hold(reservation)])
+    outbox.emit(
+        "payment.failed",
+        {"reservation_id": reservation.pk, "payment_id": payment.pk, "failure_code": code},
+    )
+
+
+def _hold_for_refund(reservation: Reservation, payment: Payment, reason: str) -> None:
+    """Paid but not issuable: refund, keeping the inventory held until the refund succeeds."""
+    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
+        status=Reservation.Status.REFUND_PENDING, failure_code=reason, updated_at=timezone.now()
+    )
+    from reservations.services.refunds import open_purchase_refund
+
+    open_purchase_refund(payment=payment, reason=f"tickets not issued: {reason}", actor=None)
+
+
+def _hold(reservation: Reservation) -> Hold:
+    return Hold(
+        id=reservation.pk,
+        house_id=reservation.house_id,
+        user_id=reservation.user_id,
+        quantity=reservation.quantity,
+        promotion_id=reservation.promotion_id,
+    )
+
+
+def recover_stuck_checkouts(
+    *, older_than: timedelta | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """Resolve ``processing`` reservations older than the bound by asking the gateway.
+
+    Charged -> finish (tickets or refund); declined -> fail; never charged and
+    no charge can still be in flight -> fail (``checkout_abandoned``). A
+    gateway that cannot answer leaves the reservation for the next run.
+    """
+    now = now or timezone.now()
+    bound = now - (settings.CHECKOUT_STUCK_AFTER if older_than is None else older_than)
+    stuck = list(
+        Reservation.objects.filter(status=Reservation.Status.PROCESSING, processed_at__lt=bound)
+        .order_by("processed_at")
+        .values_list("pk", flat=True)[:RECOVERY_BATCH_SIZE]
+    )
+    outcomes: dict[str, int] = {}
+    for reservation_id in stuck:
+        try:
+            outcome = _recover_one(reservation_id, attempted_before=bound)
+        except GatewayError as exc:
+            logger.warning("recovery of %s postponed: %s", reservation_id, exc)
+            outcome = "postponed"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if stuck:
+        logger.info("recovered stuck checkouts: %s", outcomes)
+    return outcomes
+
+
+def _recover_one(reservation_id: uuid.UUID, *, attempted_before: datetime) -> str:
+    payment = Payment.objects.get(reservation_id=reservation_id)
+    if payment.status == Payment.Status.PENDING:
+        charge = payments.look_up_charge(payment=payment)
+        if charge is None:
+            payments.abandon_uncharged_payment(
+                payment_id=payment.pk, attempted_before=attempted_before
+            )
+        else:
+            payments.record_charge_result(payment_id=payment.pk, result=charge)
+    return finish_checkout(reservation_id=reservation_id)

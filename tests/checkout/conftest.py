@@ -1,0 +1,75 @@
+"""Fixtures for checkout tests: houses on sale, reservations, failpoints, eager retries."""
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from core import failpoints
+from lottery.models import House
+from reservations.models import Reservation
+from reservations.services import reserve_tickets
+
+_titles = itertools.count(1)
+
+
+@pytest.fixture
+def make_house(db: None) -> Callable[..., House]:
+    def make(**overrides: object) -> House:
+        now = timezone.now()
+        fields = {
+            "title": f"House {next(_titles)}",
+            "city": "Porto",
+            "property_value": Decimal("350000.00"),
+            "ticket_price": Decimal("10.00"),
+            "currency": "EUR",
+            "total_tickets": 1000,
+            "max_tickets_per_purchase": 10,
+            "status": House.Status.ACTIVE,
+            "sales_start_at": now - timedelta(hours=1),
+            "sales_end_at": now + timedelta(days=7),
+        }
+        fields.update(overrides)
+        return House.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def house(make_house: Callable[..., House]) -> House:
+    return make_house()
+
+
+def reserve(player: AbstractBaseUser, house: House, quantity: int = 1) -> Reservation:
+    outcome = reserve_tickets(
+        player=player, house_id=house.pk, quantity=quantity, idempotency_key=uuid.uuid4().hex
+    )
+    return Reservation.objects.get(pk=outcome.data()["id"])
+
+
+@pytest.fixture
+def eager_retry_chain() -> Iterator[None]:
+    """Eager tasks follow their whole retry chain (and dead-letter) as a worker would."""
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture
+def failpoints_on(settings: object) -> Iterator[Callable[..., None]]:
+    settings.FAILPOINTS_ENABLED = True
+    yield failpoints.arm
+
+
+@pytest.fixture
+def no_task_runs() -> Iterator[None]:
+    """Tasks are published to the (test) broker and nobody consumes them."""
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True

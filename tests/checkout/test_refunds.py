@@ -1,0 +1,143 @@
+"""Refunds: retried with backoff, inventory released only after success, never twice."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import OutboxEvent
+from lottery.models import House, HouseParticipant, Ticket
+from payments.models import Payment, Refund, SandboxLedgerEntry
+from reservations.models import Reservation
+from reservations.services.checkout import start_checkout
+from reservations.services.refunds import refund_purchase, retry_due_refunds
+from tests.checkout.conftest import reserve
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
+
+
+def paid_but_not_issuable(player, house: House, quantity: int, token: str) -> Reservation:
+    """The house is paused after the reservation: the charge succeeds, issuing cannot."""
+    reservation = reserve(player, house, quantity)
+    House.objects.filter(pk=house.pk).update(status=House.Status.PAUSED)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token=token)
+    reservation.refresh_from_db()
+    return reservation
+
+
+def make_due(refund: Refund) -> None:
+    Refund.objects.filter(pk=refund.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def held(house: House) -> tuple[int, int, int]:
+    house.refresh_from_db()
+    return house.tickets_reserved, house.participants_count, HouseParticipant.objects.count()
+
+
+def test_refund_failing_twice_releases_inventory_only_after_it_succeeds(
+    player, house, settings
+) -> None:
+    settings.SANDBOX_REFUND_FAILURES = 2
+    reservation = paid_but_not_issuable(player, house, 3, "tok_refund_fails")
+    refund = Refund.objects.get()
+    for attempt in (1, 2):
+        refund.refresh_from_db()
+        reservation.refresh_from_db()
+        assert (refund.status, refund.attempts) == (Refund.Status.FAILED, attempt)
+        assert refund.next_attempt_at > timezone.now()  # backing off
+        assert reservation.status == Reservation.Status.REFUND_PENDING
+        assert held(house) == (3, 1, 1)  # still held while the money is out
+        call_command("check_integrity")
+        assert retry_due_refunds() == 0  # not due yet
+        make_due(refund)
+        assert retry_due_refunds() == 1
+    refund.refresh_from_db()
+    reservation.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert reservation.status == Reservation.Status.REFUNDED
+    assert held(house) == (0, 0, 0)
+    assert SandboxLedgerEntry.objects.filter(kind="refund", status="succeeded").count() == 1
+    assert OutboxEvent.objects.filter(event_type="refund.succeeded").count() == 1
+    call_command("check_integrity")
+
+
+def test_refund_that_always_fails_ends_in_needs_attention_visible_to_staff(
+    player, make_player, house, settings, client
+) -> None:
+    settings.REFUND_MAX_ATTEMPTS = 3
+    reservation = paid_but_not_issuable(player, house, 2, "tok_refund_always_fails")
+    refund = Refund.objects.get()
+    for _ in range(2):
+        make_due(refund)
+        retry_due_refunds()
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempts) == (Refund.Status.NEEDS_ATTENTION, 3)
+    assert "refund_rejected_by_issuer" in refund.last_error
+    make_due(refund)
+    assert retry_due_refunds() == 0  # no longer retried by beat
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.REFUND_PENDING
+    assert held(house)[0] == 2  # the inventory stays held: the money is not back
+    assert OutboxEvent.objects.filter(event_type="refund.needs_attention").count() == 1
+
+    staff = make_player(is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    page = client.get(reverse("admin:payments_refund_changelist"), {"status": "needs_attention"})
+    assert page.status_code == 200
+    assert f">{refund.pk}<" in page.content.decode()
+
+
+def test_crash_after_the_gateway_refunded_is_retried_to_one_refund(
+    player, house, failpoints_on
+) -> None:
+    failpoints_on("refund.after_gateway", action="raise", times=1)
+    reservation = paid_but_not_issuable(player, house, 2, "tok_ok")
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.REFUNDED
+    assert Refund.objects.get().status == Refund.Status.SUCCEEDED
+    assert SandboxLedgerEntry.objects.filter(kind="refund").count() == 1
+    assert SandboxLedgerEntry.objects.filter(kind="charge").count() == 1
+    assert held(house) == (0, 0, 0)
+    call_command("check_integrity")
+
+
+def test_refund_purchase_refunds_tickets_and_sold_counter_once(player, house) -> None:
+    reservation = reserve(player, house, 3)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    first = refund_purchase(reservation_id=reservation.pk, reason="lottery cancelled")
+    again = refund_purchase(reservation_id=reservation.pk, reason="lottery cancelled")
+    assert first.pk == again.pk
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.REFUNDED
+    assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.REFUNDED}
+    house.refresh_from_db()
+    assert (house.tickets_sold, house.participants_count) == (0, 0)
+    assert house.next_ticket_number == 4  # numbers are never reused
+    payment = Payment.objects.get()
+    assert payment.refunded_total == payment.amount
+    assert SandboxLedgerEntry.objects.filter(kind="refund").count() == 1
+    call_command("check_integrity")
+
+
+def test_tickets_stay_active_until_a_staff_refund_succeeds(player, house, settings) -> None:
+    settings.SANDBOX_REFUND_FAILURES = 1
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_refund_fails")
+    refund = refund_purchase(reservation_id=reservation.pk, reason="staff")
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.ACTIVE}
+    house.refresh_from_db()
+    assert house.tickets_sold == 2
+    make_due(refund)
+    retry_due_refunds()
+    house.refresh_from_db()
+    assert house.tickets_sold == 0
+    assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.REFUNDED}
+    call_command("check_integrity")
