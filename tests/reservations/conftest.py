@@ -17,6 +17,12 @@ _codes = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Races need 50 players; the real hasher would spend minutes making them."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def closed_breaker() -> None:
     """Each test starts with Redis trusted again (the breaker is per process)."""
     inventory.breaker.reset()
