@@ -1,0 +1,219 @@
+"""End to end through the API with a real Celery worker process on the Redis broker.
+
+The worker is a separate process (prefork pool) reading the test database,
+so these tests commit (``transaction=True``) and pass the test database's
+name to the worker in ``DATABASE_URL``. Crash tests kill the pool process
+that runs the checkout (SIGKILL from a failpoint) and let Celery redeliver.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from config.celery import app as celery_app
+from core import failpoints
+from lottery.models import House, Ticket
+from payments.models import Refund, SandboxLedgerEntry
+from payments.tasks import process_checkout
+from reservations.models import Reservation
+from reservations.services.checkout import recover_stuck_checkouts
+from tests.conftest import client_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FINAL = {"completed", "failed", "refunded", "expired", "cancelled"}
+
+
+@pytest.fixture
+def worker(settings) -> Iterator[Path]:
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "FAILPOINTS_ENABLED": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    log_path = Path(settings.BASE_DIR) / f".checkout-worker-{os.getpid()}.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    celery_app.conf.task_always_eager = False
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.2)
+        yield log_path
+    finally:
+        celery_app.conf.task_always_eager = True
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+        log_path.unlink(missing_ok=True)
+
+
+def reserve_via_api(client, house: House, quantity: int) -> str:
+    response = client.post(
+        "/api/v1/reservations/",
+        {"house_id": house.pk, "quantity": quantity},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"reserve-{time.monotonic_ns()}",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def checkout_via_api(client, reservation_id: str, token: str) -> None:
+    response = client.post(
+        f"/api/v1/reservations/{reservation_id}/checkout/",
+        {"payment_token": token},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"checkout-{reservation_id}",
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "processing"
+
+
+def poll(client, reservation_id: str, log_path: Path, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/reservations/{reservation_id}/").json()
+        if body["status"] in FINAL:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"still {body['status']}; worker log:\n{log_path.read_text()[-4000:]}")
+
+
+def test_reserve_checkout_poll_completes_with_contiguous_numbers(player, house, worker) -> None:
+    client = client_for(player)
+    first = reserve_via_api(client, house, 3)
+    second = reserve_via_api(client, house, 2)
+    checkout_via_api(client, first, "tok_ok")
+    checkout_via_api(client, second, "tok_ok")
+    one, two = poll(client, first, worker), poll(client, second, worker)
+    assert one["status"] == two["status"] == "completed"
+    blocks = sorted([one["tickets"], two["tickets"]])
+    assert blocks == [[1, 2, 3], [4, 5]] or blocks == [[1, 2], [3, 4, 5]]
+    call_command("check_integrity")
+
+
+def test_declined_card_fails_and_the_inventory_comes_back(player, house, worker) -> None:
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 4)
+    house.refresh_from_db()
+    assert house.tickets_reserved == 4
+    checkout_via_api(client, reservation_id, "tok_declined")
+    body = poll(client, reservation_id, worker)
+    assert (body["status"], body["failure_code"], body["tickets"]) == (
+        "failed",
+        "card_declined",
+        [],
+    )
+    house.refresh_from_db()
+    assert (house.tickets_reserved, house.tickets_sold, house.participants_count) == (0, 0, 0)
+    call_command("check_integrity")
+
+
+def test_worker_killed_after_the_charge_ends_with_one_charge_and_one_ticket_set(
+    player, house, worker
+) -> None:
+    failpoints.arm("checkout.after_charge", action="crash", times=1)
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 3)
+    checkout_via_api(client, reservation_id, "tok_ok")
+    body = poll(client, reservation_id, worker)
+    assert body["status"] == "completed" and body["tickets"] == [1, 2, 3]
+    log = worker.read_text()
+    assert "WorkerLostError" in log or "exited with 'signal 9 (SIGKILL)'" in log
+    assert SandboxLedgerEntry.objects.filter(kind="charge").count() == 1
+    assert Ticket.objects.count() == 3
+    call_command("check_integrity")
+
+
+def test_worker_killed_after_the_refund_ends_with_one_refund(player, house, worker) -> None:
+    failpoints.arm("refund.after_gateway", action="crash", times=1)
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 2)
+    House.objects.filter(pk=house.pk).update(status=House.Status.PAUSED)  # paid, not issuable
+    checkout_via_api(client, reservation_id, "tok_ok")
+    body = poll(client, reservation_id, worker)
+    assert (body["status"], body["failure_code"]) == ("refunded", "house_not_on_sale")
+    assert "signal 9" in worker.read_text() or "WorkerLostError" in worker.read_text()
+    assert SandboxLedgerEntry.objects.filter(kind="refund").count() == 1
+    assert Refund.objects.get().status == Refund.Status.SUCCEEDED
+    house.refresh_from_db()
+    assert (house.tickets_reserved, house.tickets_sold) == (0, 0)
+    call_command("check_integrity")
+
+
+def test_a_duplicate_task_message_has_one_outcome(player, house, worker) -> None:
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 2)
+    checkout_via_api(client, reservation_id, "tok_ok")
+    process_checkout.delay(reservation_id)  # the same message again, e.g. redelivered
+    process_checkout.delay(reservation_id)
+    body = poll(client, reservation_id, worker)
+    assert body["status"] == "completed" and body["tickets"] == [1, 2]
+    deadline = time.monotonic() + 30
+    while len(re.findall(r"checkout\.process\[[^\]]+\] succeeded", worker.read_text())) < 3:
+        assert time.monotonic() < deadline, worker.read_text()[-3000:]  # all three ran
+        time.sleep(0.1)
+    assert Reservation.objects.get(pk=reservation_id).status == "completed"
+    assert SandboxLedgerEntry.objects.filter(kind="charge").count() == 1
+    assert Ticket.objects.count() == 2
+    call_command("check_integrity")
+
+
+def test_gateway_timeout_while_the_worker_retries_is_finished_by_recovery(
+    player, house, worker
+) -> None:
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 2)
+    checkout_via_api(client, reservation_id, "tok_timeout")
+    deadline = time.monotonic() + 30
+    while not SandboxLedgerEntry.objects.filter(kind="charge").exists():
+        assert time.monotonic() < deadline, worker.read_text()[-3000:]
+        time.sleep(0.1)
+    # Charged, but the worker only ever hears timeouts and keeps retrying.
+    assert Reservation.objects.get(pk=reservation_id).status == "processing"
+    assert recover_stuck_checkouts(older_than=timedelta(0)) == {"completed": 1}
+    body = poll(client, reservation_id, worker)
+    assert body["status"] == "completed" and body["tickets"] == [1, 2]
+    assert SandboxLedgerEntry.objects.filter(kind="charge").count() == 1
+    call_command("check_integrity")
