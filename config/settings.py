@@ -209,7 +209,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Several models name their choices "Status": give each enum its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "HouseStatusEnum": "lottery.models.House.Status",
+        "TicketStatusEnum": "lottery.models.Ticket.Status",
+        "ReservationStatusEnum": "reservations.models.Reservation.Status",
+        "AccountStatusEnum": "lottery.models.PlayerProfile.AccountStatus",
+    },
 }
 
 # --- Logging --------------------------------------------------------------
