@@ -11,7 +11,6 @@ called again for an event it finished, but it may see an event twice after a
 crash, so handlers must be idempotent.
 """
 
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
@@ -34,6 +34,8 @@ ALL_EVENTS = "*"
 # How long a claimed event is reserved for the relay that claimed it.
 CLAIM_LEASE = timedelta(seconds=60)
 MAX_RETRY_DELAY_SECONDS = 3600
+RELAY_QUEUED_KEY = "outbox:relay-queued"
+RELAY_QUEUED_TTL = 30  # a lost relay task only delays delivery until beat's next run
 
 
 @dataclass(frozen=True)
@@ -92,21 +94,38 @@ def _relay_after_commit() -> None:
 
 
 def _enqueue_relay() -> None:
+    # Coalesce: while a relay is queued and has not started claiming, the events
+    # committed meanwhile are claimed by it, so no second task is needed. The
+    # relay clears the flag before it claims (see relay_pending_events).
+    try:
+        if not cache.add(RELAY_QUEUED_KEY, 1, timeout=RELAY_QUEUED_TTL):
+            return
+    except Exception:  # cache down: enqueue anyway, an extra relay is harmless
+        logger.warning("relay coalescing unavailable; enqueuing a relay")
     from core.tasks import relay_outbox
 
     try:
         relay_outbox.delay()
     except Exception:  # broker down: the beat relay delivers within 10 s of its return
+        _clear_relay_flag()
         logger.warning("could not enqueue the outbox relay; beat will pick the events up")
+
+
+def _clear_relay_flag() -> None:
+    try:
+        cache.delete(RELAY_QUEUED_KEY)
+    except Exception:  # the flag expires on its own
+        logger.warning("could not clear the outbox relay flag")
 
 
 def relay_pending_events(*, batch_size: int = 100) -> int:
     """Deliver due events in claimed batches; returns how many were fully delivered."""
+    _clear_relay_flag()
     delivered = 0
     while True:
         events = _claim_batch(batch_size)
-        for event in events:
-            delivered += deliver(event)
+        if events:
+            delivered += deliver_batch(events)
         if len(events) < batch_size:
             return delivered
 
@@ -128,28 +147,46 @@ def _claim_batch(batch_size: int) -> list[OutboxEvent]:
     return list(OutboxEvent.objects.filter(id__in=ids).order_by("id"))
 
 
-def deliver(event: OutboxEvent) -> bool:
-    """Run every handler that has not yet finished this event; True when all have."""
-    done = set(OutboxDelivery.objects.filter(event=event).values_list("handler", flat=True))
-    errors: list[str] = []
-    for registration in handlers_for(event.event_type):
-        if registration.name in done:
-            continue
-        try:
-            registration.handler(event)
-        except Exception as exc:  # one failing handler must not block the others
-            logger.exception("outbox handler %s failed on event %s", registration.name, event.pk)
-            errors.append(f"{registration.name}: {type(exc).__name__}: {exc}")
-            continue
-        # Another relay may have finished the same handler after our lease expired.
-        with contextlib.suppress(IntegrityError):
-            OutboxDelivery.objects.create(event=event, handler=registration.name)
+def deliver_batch(events: list[OutboxEvent]) -> int:
+    """Run every handler that has not yet finished each event; returns how many finished.
+
+    A few statements per batch, not per event: the relay keeps up with checkout bursts.
+    """
+    done: set[tuple[int, str]] = set(
+        OutboxDelivery.objects.filter(event__in=events).values_list("event_id", "handler")
+    )
+    finished: list[OutboxDelivery] = []
+    failed: dict[int, list[str]] = {}
+    for event in events:
+        for registration in handlers_for(event.event_type):
+            if (event.pk, registration.name) in done:
+                continue
+            try:
+                registration.handler(event)
+            except Exception as exc:  # one failing handler must not block the others
+                logger.exception(
+                    "outbox handler %s failed on event %s", registration.name, event.pk
+                )
+                failed.setdefault(event.pk, []).append(
+                    f"{registration.name}: {type(exc).__name__}: {exc}"
+                )
+                continue
+            finished.append(OutboxDelivery(event=event, handler=registration.name))
+    # Another relay may have finished the same handler after our lease expired.
+    OutboxDelivery.objects.bulk_create(finished, ignore_conflicts=True)
     now = timezone.now()
-    if errors:
-        delay = min(MAX_RETRY_DELAY_SECONDS, 2**event.attempts) * random.uniform(0.5, 1.0)
-        OutboxEvent.objects.filter(pk=event.pk).update(
-            last_error="\n".join(errors)[:4000], available_at=now + timedelta(seconds=delay)
-        )
-        return False
-    OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=now, last_error="")
-    return True
+    for event in events:
+        if event.pk in failed:
+            delay = min(MAX_RETRY_DELAY_SECONDS, 2**event.attempts) * random.uniform(0.5, 1.0)
+            OutboxEvent.objects.filter(pk=event.pk).update(
+                last_error="\n".join(failed[event.pk])[:4000],
+                available_at=now + timedelta(seconds=delay),
+            )
+    delivered = [event.pk for event in events if event.pk not in failed]
+    OutboxEvent.objects.filter(pk__in=delivered).update(delivered_at=now, last_error="")
+    return len(delivered)
+
+
+def deliver(event: OutboxEvent) -> bool:
+    """Deliver one event now (staff tools, tests); True when every handler finished it."""
+    return deliver_batch([event]) == 1

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints
+from core import failpoints, outbox
 from payments.gateways import ChargeResult, GatewayError, GatewayRejected, get_gateway
 from payments.models import Payment, Refund
 
@@ -183,8 +183,6 @@ def mark_refund_succeeded(*, refund: Refund) -> bool:
 
 def record_refund_failure(*, refund_id: int, error: str) -> Refund:
     """One more failed attempt: backoff, or ``needs_attention`` after the last one."""
-    from core import outbox
-
     now = timezone.now()
     with transaction.atomic():
         refund = (

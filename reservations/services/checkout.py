@@ -73,8 +73,8 @@ def enqueue_checkout(reservation_id: uuid.UUID) -> None:
 
     try:
         process_checkout.delay(str(reservation_id))
-    except Exception:  # broker down: recover_stuck_checkouts will finish it
-        logger.exception("could not enqueue the checkout of %s", reservation_id)
+    except Exception:  # broker down (or, in-process, the task failed): recovery finishes it
+        logger.exception("checkout of %s not enqueued or not finished", reservation_id)
 
 
 def process_checkout(*, reservation_id: uuid.UUID) -> str:
@@ -120,7 +120,9 @@ def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str
     """Re-validated after the charge: the house may have closed or the player been banned."""
     if house.deleted_at is not None or house.status != House.Status.ACTIVE:
         return "house_not_on_sale"
-    profile = PlayerProfile.objects.filter(user_id=reservation.user_id).first()
+    profile = (
+        PlayerProfile.objects.select_related("user").filter(user_id=reservation.user_id).first()
+    )
     try:
         check_profile_eligible(profile)
     except domain.DomainError as error:
@@ -192,6 +194,12 @@ def _fail(reservation: Reservation, payment: Payment) -> None:
 
 def _hold_for_refund(reservation: Reservation, payment: Payment, reason: str) -> None:
     """Paid but not issuable: refund, keeping the inventory held until the refund succeeds."""
+    if payment.amount == 0:  # nothing was paid: nothing to wait for
+        Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
+            status=Reservation.Status.REFUNDED, failure_code=reason, updated_at=timezone.now()
+        )
+        release_holds(house_id=reservation.house_id, holds=[_hold(reservation)])
+        return
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
         status=Reservation.Status.REFUND_PENDING, failure_code=reason, updated_at=timezone.now()
     )

@@ -79,6 +79,8 @@ def refund_purchase(
             return existing
         if reservation.status != Reservation.Status.COMPLETED or payment is None:
             raise domain.InvalidState("Only a completed purchase can be refunded.")
+        if payment.amount == 0:
+            raise domain.InvalidState("Nothing was paid for this purchase.")
         return open_purchase_refund(payment=payment, reason=reason, actor=actor)
 
 

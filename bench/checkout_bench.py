@@ -1,0 +1,257 @@
+# ruff: noqa: S603  (a local benchmark: it starts psql, gunicorn and celery itself)
+"""Checkout benchmark: completed checkouts per second and checkout -> completed latency.
+
+Starts its own stack on a dedicated database (gunicorn, a Celery worker on the
+Redis broker, the sandbox gateway), then C closed-loop clients each repeat:
+reserve 1 ticket -> POST checkout -> poll until ``completed``. Everything runs
+on this machine's cores. Latency is measured from just before the checkout
+POST to the moment the worker committed ``completed`` (the reservation's
+``updated_at``), so the clients' polling interval does not blur it.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/raffle_bench_checkout \\
+    REDIS_URL=redis://127.0.0.1:6379/11 \\
+    .venv/bin/python bench/checkout_bench.py --clients 4 16 --seconds 20
+
+Not a test: it prints numbers. The database named in DATABASE_URL is dropped
+and re-created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def recreate_database(url: str) -> None:
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    base = ["psql", "-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    base += ["-U", parsed.username or "postgres", "-d", "postgres", "-q", "-c"]
+    subprocess.run([*base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
+    subprocess.run([*base, f'CREATE DATABASE "{name}"'], check=True)
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def seed(clients: int) -> tuple[int, list[str]]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from lottery.models import House, PlayerProfile
+
+    now = datetime.now(UTC)
+    house = House.objects.create(
+        title="Benchmark house",
+        city="Porto",
+        property_value=Decimal("500000"),
+        ticket_price=Decimal("5.00"),
+        currency="EUR",
+        total_tickets=10_000_000,
+        max_tickets_per_purchase=10,
+        status=House.Status.ACTIVE,
+        sales_start_at=now - timedelta(hours=1),
+        sales_end_at=now + timedelta(days=1),
+    )
+    tokens = []
+    for index in range(clients):
+        user = get_user_model().objects.create_user(f"bench{index}", password=uuid.uuid4().hex)
+        PlayerProfile.objects.update_or_create(user=user, defaults={"is_verified": True})
+        tokens.append(Token.objects.create(user=user).key)
+    return house.pk, tokens
+
+
+class Client(threading.Thread):
+    def __init__(self, base: str, token: str, house_id: int, stop_at: float) -> None:
+        super().__init__(daemon=True)
+        self.http = httpx.Client(
+            base_url=base, headers={"Authorization": f"Token {token}"}, timeout=30
+        )
+        self.house_id, self.stop_at = house_id, stop_at
+        self.started: dict[str, float] = {}  # reservation id -> wall clock at checkout POST
+        self.errors = 0
+
+    def run(self) -> None:
+        while time.monotonic() < self.stop_at:
+            reserved = self.http.post(
+                "/api/v1/reservations/",
+                json={"house_id": self.house_id, "quantity": 1},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            if reserved.status_code != 201:
+                self.errors += 1
+                continue
+            reservation_id = reserved.json()["id"]
+            self.started[reservation_id] = time.time()
+            accepted = self.http.post(
+                f"/api/v1/reservations/{reservation_id}/checkout/",
+                json={"payment_token": "tok_ok"},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            if accepted.status_code != 202:
+                self.errors += 1
+                continue
+            while True:
+                status = self.http.get(f"/api/v1/reservations/{reservation_id}/").json()["status"]
+                if status != "processing":
+                    break
+                time.sleep(0.05)
+            if status != "completed":
+                self.errors += 1
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_round(base: str, tokens: list[str], house_id: int, clients: int, seconds: float) -> dict:
+    from reservations.models import Reservation
+
+    stop_at = time.monotonic() + seconds
+    workers = [Client(base, tokens[i], house_id, stop_at) for i in range(clients)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    started = {rid: t for w in workers for rid, t in w.started.items()}
+    done = dict(
+        Reservation.objects.filter(pk__in=list(started), status="completed").values_list(
+            "pk", "updated_at"
+        )
+    )
+    latencies = [
+        (done[uuid.UUID(rid)].timestamp() - t) * 1000
+        for rid, t in started.items()
+        if uuid.UUID(rid) in done
+    ]
+    first = min(started.values())
+    last = max(ts.timestamp() for ts in done.values())
+    return {
+        "clients": clients,
+        "completed": len(done),
+        "per_second": len(done) / (last - first),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "errors": sum(w.errors for w in workers),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    args = parser.parse_args()
+
+    database_url = os.environ["DATABASE_URL"]
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11"),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PAYMENT_GATEWAY": "sandbox",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "RATELIMIT_ENABLE": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    recreate_database(database_url)
+    child_env = {**os.environ, **env}
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=child_env, check=True)
+    import redis
+
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    setup_django(env)
+    house_id, tokens = seed(max(args.clients))
+
+    web = subprocess.Popen(
+        [
+            str(Path(python).parent / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.web_workers),
+        ],
+        cwd=ROOT,
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            str(args.worker_concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health/live/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not start")
+            time.sleep(0.2)
+        run_round(base, tokens, house_id, 2, 3)  # warm-up: connections, imports
+        print(
+            f"{'clients':>7} {'completed':>9} {'checkouts/s':>11} "
+            f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        )
+        for clients in args.clients:
+            r = run_round(base, tokens, house_id, clients, args.seconds)
+            print(
+                f"{r['clients']:>7} {r['completed']:>9} {r['per_second']:>11.1f} "
+                f"{r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['errors']:>6}"
+            )
+    finally:
+        for process in (web, worker):
+            process.terminate()
+        for process in (web, worker):
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
