@@ -1,3 +1,4 @@
+# ruff: noqa: S603, S607  (a local benchmark: fixed tools, loopback URLs only)
 """Benchmark the reserve hot path through the real HTTP stack. A command, not a test.
 
     .venv/bin/python bench/reserve_bench.py [--duration 8] [--runs 3] [--concurrency 8 32]
@@ -71,18 +72,18 @@ class Run:
 
 
 def sh(*args: str, **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=True, env=os.environ, cwd=ROOT, **kwargs)  # noqa: S603
+    return subprocess.run(args, check=True, env=os.environ, cwd=ROOT, **kwargs)
 
 
 def prepare_database() -> None:
-    exists = subprocess.run(  # noqa: S603
+    exists = subprocess.run(
         [
             "psql",
             "-h",
             "127.0.0.1",
             "-U",
             "postgres",
-            "-tAc",  # noqa: S607
+            "-tAc",
             "SELECT 1 FROM pg_database WHERE datname = 'raffle_bench'",
         ],
         capture_output=True,
@@ -200,7 +201,7 @@ def oversell(house_id: int) -> int:
 
 
 def start_server() -> subprocess.Popen:
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "config.wsgi:application",
@@ -225,7 +226,7 @@ def start_server() -> subprocess.Popen:
     )
     for _ in range(100):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/live/", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/live/", timeout=1)
             return server
         except OSError:
             time.sleep(0.1)
@@ -245,13 +246,13 @@ RESULT = re.compile(
 
 
 def wrk(*, concurrency: int, seconds: float, tokens: Path, house_id: int, mode: str) -> Run:
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [
             "wrk",
             "-t",
             "1" if concurrency <= 8 else "2",
             "-c",
-            str(concurrency),  # noqa: S607
+            str(concurrency),
             "-d",
             f"{int(seconds)}s",
             "--timeout",
