@@ -23,6 +23,8 @@ from enum import IntEnum
 import redis
 from django.conf import settings
 
+from core import metrics
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 0.05
@@ -213,6 +215,7 @@ def _call(script: str, keys: list[str], args: list[object]) -> int | None:
         breaker.record_failure()
         stats.redis_errors += 1
         stats.fallbacks += 1
+        metrics.increment("inventory_redis_failures_total", operation=script)
         logger.warning(
             "inventory redis %s failed (%s); using the database (breaker %s)",
             script,
