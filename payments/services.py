@@ -45,14 +45,14 @@ def create_checkout_payment(*, reservation: object, payment_token: str) -> Payme
     )
 
 
-def charge_payment(*, payment_id: int) -> Payment:
+def charge_payment(*, payment: Payment) -> Payment:
     """Charge a pending payment once and record the outcome.
 
     Returns the payment, ``succeeded`` or ``failed``. Raises ``GatewayError``
     when the outcome is unknown (timeout, gateway down): the caller retries
     with the same key, or ``recover_stuck_checkouts`` asks the gateway later.
     """
-    payment = Payment.objects.get(pk=payment_id)
+    payment_id = payment.pk
     if payment.status != Payment.Status.PENDING:
         return payment
     # Stamped only while pending: recovery will not fail a payment whose charge
@@ -81,18 +81,14 @@ def charge_payment(*, payment_id: int) -> Payment:
 
 
 def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
-    now = timezone.now()
+    changes = {"gateway_reference": result.reference, "completed_at": timezone.now()}
     if result.succeeded:
-        Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-            status=Payment.Status.SUCCEEDED, gateway_reference=result.reference, completed_at=now
-        )
+        changes["status"] = Payment.Status.SUCCEEDED
     else:
-        Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-            status=Payment.Status.FAILED,
-            gateway_reference=result.reference,
-            decline_code=result.decline_code or "payment_declined",
-            completed_at=now,
-        )
+        changes["status"] = Payment.Status.FAILED
+        changes["decline_code"] = result.decline_code or "payment_declined"
+    Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(**changes)
+    # Read back: a concurrent run (duplicate message, recovery) may have recorded it first.
     return Payment.objects.get(pk=payment_id)
 
 

@@ -89,14 +89,15 @@ def process_checkout(*, reservation_id: uuid.UUID) -> str:
     if reservation.status != Reservation.Status.PROCESSING:
         return reservation.status  # a duplicate message or a retry after the outcome
     payment = Payment.objects.get(reservation_id=reservation_id)
-    payment = payments.charge_payment(payment_id=payment.pk)
-    return finish_checkout(reservation_id=reservation_id)
+    payments.charge_payment(payment=payment)
+    return finish_checkout(reservation_id=reservation_id, house_id=reservation.house_id)
 
 
-def finish_checkout(*, reservation_id: uuid.UUID) -> str:
+def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -> str:
     """Act on the recorded payment outcome: issue tickets, fail, or open a refund."""
     failpoints.hit("checkout.before_finish")
-    house_id = Reservation.objects.values_list("house_id", flat=True).get(pk=reservation_id)
+    if house_id is None:
+        house_id = Reservation.objects.values_list("house_id", flat=True).get(pk=reservation_id)
     with transaction.atomic():
         house = House.objects.select_for_update(no_key=True).get(pk=house_id)
         reservation = Reservation.objects.select_for_update().get(pk=reservation_id)

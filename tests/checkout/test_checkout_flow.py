@@ -181,3 +181,11 @@ def test_house_paused_during_payment_refunds_and_keeps_inventory_until_then(play
     house.refresh_from_db()
     assert (house.tickets_sold, house.tickets_reserved) == (0, 0)
     call_command("check_integrity")
+
+
+def test_recovery_and_refund_retries_run_by_hand_as_commands(player, house) -> None:
+    reservation = checkout(player, reserve(player, house, 1), "tok_timeout")
+    call_command("retry_refunds")  # nothing due: harmless
+    call_command("recover_stuck_checkouts", "--older-than-seconds", "0")
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.COMPLETED

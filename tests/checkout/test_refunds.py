@@ -141,3 +141,22 @@ def test_tickets_stay_active_until_a_staff_refund_succeeds(player, house, settin
     assert house.tickets_sold == 0
     assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.REFUNDED}
     call_command("check_integrity")
+
+
+def test_staff_refund_a_purchase_from_the_admin(player, make_player, house, client) -> None:
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    staff = make_player(is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    payment = Payment.objects.get()
+    response = client.post(
+        reverse("admin:payments_payment_changelist"),
+        {"action": "refund_purchases", "_selected_action": [payment.pk]},
+    )
+    assert response.status_code == 302
+    refund = Refund.objects.get()
+    assert (refund.status, refund.requested_by) == (Refund.Status.SUCCEEDED, staff)
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.REFUNDED
