@@ -15,7 +15,8 @@ from config.beat import BEAT_SCHEDULE
 from config.urls import urlpatterns as real_urlpatterns
 from core.beat_schedule import sync_beat_schedule
 from core.deprecation import deprecated
-from lottery.models import PlayerProfile
+from lottery.demo import DEMO_HOUSES
+from lottery.models import House, PlayerProfile
 
 
 @deprecated(
@@ -93,3 +94,14 @@ def test_seed_demo_is_idempotent():
     alice = PlayerProfile.objects.get(user__username="alice")
     assert alice.is_eligible
     assert not PlayerProfile.objects.get(user__username="carol").is_verified
+    statuses = set(House.objects.values_list("status", flat=True))
+    assert {"active", "paused", "draft", "closed"} <= statuses
+    assert House.objects.count() == len(DEMO_HOUSES)
+
+
+@pytest.mark.django_db
+def test_demo_houses_are_listed_by_the_api(client):
+    call_command("seed_demo")
+    titles = {house["title"] for house in client.get("/api/v1/houses/").json()["results"]}
+    assert "Seaside villa in Cascais" in titles
+    assert "Loft in Kreuzberg" not in titles  # drafts are invisible

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from lottery.demo import seed_demo_houses
 from lottery.models import PlayerProfile
 
 User = get_user_model()
@@ -26,9 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         with transaction.atomic():
             self._seed_users()
-            seed_houses = _house_seeder()
-            if seed_houses is not None:
-                seed_houses(self.stdout)
+            seed_demo_houses(self.stdout)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
 
     def _seed_users(self) -> None:
@@ -45,12 +44,3 @@ class Command(BaseCommand):
                 user=user, defaults={"is_verified": verified, "account_status": account_status}
             )
             Token.objects.get_or_create(user=user)
-
-
-def _house_seeder():
-    """Houses come with the lottery models; seed them when that module provides a seeder."""
-    try:
-        from lottery.demo import seed_demo_houses
-    except ImportError:
-        return None
-    return seed_demo_houses
