@@ -158,10 +158,18 @@ def run_round(base: str, tokens: list[str], house_id: int, clients: int, seconds
     }
 
 
+def show(r: dict, label: str = "") -> None:
+    print(
+        f"{r['clients']:>7} {r['completed']:>9} {r['per_second']:>11.1f} "
+        f"{r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['errors']:>6} {label}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per C; median shown")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=2)
@@ -243,11 +251,13 @@ def main() -> None:
             f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
         )
         for clients in args.clients:
-            r = run_round(base, tokens, house_id, clients, args.seconds)
-            print(
-                f"{r['clients']:>7} {r['completed']:>9} {r['per_second']:>11.1f} "
-                f"{r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['errors']:>6}"
-            )
+            rounds = [
+                run_round(base, tokens, house_id, clients, args.seconds) for _ in range(args.repeat)
+            ]
+            for r in rounds:
+                show(r)
+            if args.repeat > 1:  # the round with the median throughput
+                show(sorted(rounds, key=lambda r: r["per_second"])[args.repeat // 2], "median")
     finally:
         for process in (web, worker):
             process.terminate()
