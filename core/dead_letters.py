@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import metrics
 from core.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def record_dead_letter(
         retries=retries,
     )
     logger.error("task %s[%s] dead-lettered as #%s: %r", task_name, task_id, letter.pk, exc)
+    metrics.increment("dead_letters_total", task=task_name)
     return letter
 
 

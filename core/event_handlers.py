@@ -1,8 +1,8 @@
-"""Outbox handlers owned by core: every event is logged (and counted) once delivered."""
+"""Outbox handlers owned by core: every delivered event is logged and counted in /metrics."""
 
 import logging
 
-from core import outbox
+from core import metrics, outbox
 from core.models import OutboxEvent
 
 logger = logging.getLogger("raffle.events")
@@ -18,3 +18,9 @@ def log_event(event: OutboxEvent) -> None:
         event.request_id,
         event.payload,
     )
+
+
+@outbox.register(outbox.ALL_EVENTS, name="core.count_event")
+def count_event(event: OutboxEvent) -> None:
+    # At least once: a redelivery after a crash may count an event twice.
+    metrics.increment("domain_events_total", type=event.event_type)

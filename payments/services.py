@@ -81,7 +81,12 @@ def charge_payment(*, payment: Payment) -> Payment:
 
 
 def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
-    changes = {"gateway_reference": result.reference, "completed_at": timezone.now()}
+    # The card token is not needed once the charge has an outcome: do not keep it.
+    changes = {
+        "gateway_reference": result.reference,
+        "completed_at": timezone.now(),
+        "payment_token": "",
+    }
     if result.succeeded:
         changes["status"] = Payment.Status.SUCCEEDED
     else:
@@ -106,6 +111,7 @@ def abandon_uncharged_payment(*, payment_id: int, attempted_before: object) -> b
             status=Payment.Status.FAILED,
             decline_code="checkout_abandoned",
             completed_at=timezone.now(),
+            payment_token="",
         )
     )
 

@@ -189,3 +189,8 @@ def test_recovery_and_refund_retries_run_by_hand_as_commands(player, house) -> N
     call_command("recover_stuck_checkouts", "--older-than-seconds", "0")
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.COMPLETED
+
+
+def test_the_card_token_is_not_kept_after_the_charge(player, house) -> None:
+    reservation = checkout(player, reserve(player, house, 1))
+    assert Payment.objects.get(reservation=reservation).payment_token == ""

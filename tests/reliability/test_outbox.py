@@ -57,6 +57,7 @@ def test_an_event_is_relayed_once_its_transaction_commits() -> None:
     assert set(OutboxDelivery.objects.values_list("handler", flat=True)) == {
         "tests.count_calls",
         "core.log_event",
+        "core.count_event",
     }
 
 
