@@ -160,3 +160,42 @@ def test_staff_refund_a_purchase_from_the_admin(player, make_player, house, clie
     assert (refund.status, refund.requested_by) == (Refund.Status.SUCCEEDED, staff)
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.REFUNDED
+
+
+def test_refunds_never_exceed_the_payment_even_when_raced(player, house) -> None:
+    import threading
+
+    from django.db import IntegrityError, connection, transaction
+
+    from core import exceptions as domain
+    from payments.services import open_refund
+
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    payment = Payment.objects.get()
+    barrier = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def ask_for_everything() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                locked = Payment.objects.select_for_update().get(pk=payment.pk)
+                open_refund(payment=locked, amount=locked.amount, reason="race")
+            outcomes.append("opened")
+        except domain.InvalidState:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask_for_everything) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["opened", "refused", "refused", "refused", "refused"]
+    payment.refresh_from_db()
+    assert payment.refunded_total == payment.amount
+    # And the database itself refuses more, whatever the Python says.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(refunded_total=payment.amount + 1)
