@@ -35,7 +35,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         for payment in queryset:
             try:
                 refund_purchase(
-                    reservation_id=payment.reservation_id,
+                    reservation=payment.reservation_id,
                     reason=f"refund by staff ({request.user})",
                     actor=request.user,
                 )

@@ -58,7 +58,10 @@ def enqueue_refund_attempt(refund_id: int) -> None:
 
 
 def refund_purchase(
-    *, reservation_id: uuid.UUID, reason: str, actor: AbstractBaseUser | None = None
+    *,
+    reservation: Reservation | uuid.UUID,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
 ) -> Refund:
     """Refund a completed purchase in full (staff, lottery cancellation). Idempotent.
 
@@ -66,8 +69,10 @@ def refund_purchase(
     they are marked refunded, the sold counter is released and the reservation
     becomes ``refunded``. Asking again returns the refund already under way.
     """
-    house_id = Reservation.objects.values_list("house_id", flat=True).filter(pk=reservation_id)
-    house_id = house_id.first()
+    reservation_id = reservation.pk if isinstance(reservation, Reservation) else reservation
+    house_id = (
+        Reservation.objects.filter(pk=reservation_id).values_list("house_id", flat=True).first()
+    )
     if house_id is None:
         raise domain.NotFound()
     with transaction.atomic():

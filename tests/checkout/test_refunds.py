@@ -110,8 +110,8 @@ def test_crash_after_the_gateway_refunded_is_retried_to_one_refund(
 def test_refund_purchase_refunds_tickets_and_sold_counter_once(player, house) -> None:
     reservation = reserve(player, house, 3)
     start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
-    first = refund_purchase(reservation_id=reservation.pk, reason="lottery cancelled")
-    again = refund_purchase(reservation_id=reservation.pk, reason="lottery cancelled")
+    first = refund_purchase(reservation=reservation, reason="lottery cancelled")
+    again = refund_purchase(reservation=reservation, reason="lottery cancelled")
     assert first.pk == again.pk
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.REFUNDED
@@ -129,7 +129,7 @@ def test_tickets_stay_active_until_a_staff_refund_succeeds(player, house, settin
     settings.SANDBOX_REFUND_FAILURES = 1
     reservation = reserve(player, house, 2)
     start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_refund_fails")
-    refund = refund_purchase(reservation_id=reservation.pk, reason="staff")
+    refund = refund_purchase(reservation=reservation.pk, reason="staff")
     refund.refresh_from_db()
     assert refund.status == Refund.Status.FAILED
     assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.ACTIVE}
