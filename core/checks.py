@@ -46,6 +46,13 @@ def _production_checks() -> list[checks.CheckMessage]:
                 id="core.E003",
             )
         )
+    if settings.FAILPOINTS_ENABLED:
+        errors.append(
+            checks.Error(
+                "FAILPOINTS_ENABLED must not be set when DEBUG=0: it lets Redis kill processes.",
+                id="core.E006",
+            )
+        )
     if not settings.REDIS_URL:
         errors.append(
             checks.Error(

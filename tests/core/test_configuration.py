@@ -42,6 +42,18 @@ def test_production_with_a_weak_secret_key_is_refused():
     assert "SECRET_KEY is too weak" in result.stderr
 
 
+def test_production_refuses_fault_injection():
+    result = manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY=STRONG_KEY,
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        FAILPOINTS_ENABLED="1",
+    )
+    assert result.returncode != 0
+    assert "FAILPOINTS_ENABLED must not be set when DEBUG=0" in result.stderr
+
+
 def test_bad_values_are_named_by_variable():
     result = manage("check", RESERVATION_TTL_SECONDS="ten", DATABASE_URL="mysql://x/y")
     assert result.returncode != 0
