@@ -31,7 +31,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -427,7 +435,20 @@ def _run_statement(params: dict) -> tuple:
         # Inside a caller's transaction a failed statement must not poison it: savepoint.
         with transaction.atomic():
             return _execute_prepared(params)
-    return _execute_prepared(params)  # autocommit: the statement is its own transaction
+    # Autocommit: the statement is its own transaction. Django's per-request health
+    # check (CONN_HEALTH_CHECKS) would add a SELECT 1 round trip; here the statement is
+    # the check, and a keyed request found on a dead connection is re-run once (the key
+    # makes a re-run replay whatever the first attempt may have committed).
+    if connection.connection is not None:
+        connection.health_check_done = True
+    try:
+        return _execute_prepared(params)
+    except (OperationalError, InterfaceError):
+        if params["idem_key"] is None:
+            raise
+        logger.info("reserve found a dead database connection; reconnecting once")
+        connection.close()
+        return _execute_prepared(params)
 
 
 def _execute_prepared(params: dict) -> tuple:
