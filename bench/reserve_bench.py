@@ -210,9 +210,9 @@ def start_server() -> subprocess.Popen:
             "--workers",
             "2",
             "--worker-class",
-            os.environ.get("BENCH_WORKER_CLASS", "gthread"),
+            os.environ.get("BENCH_WORKER_CLASS", "sync"),
             "--threads",
-            os.environ.get("BENCH_THREADS", "4"),
+            os.environ.get("BENCH_THREADS", "1"),
             "--keep-alive",
             "30",
             "--backlog",
@@ -288,6 +288,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     options = parser.parse_args()
 
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores, shared with the rest)")
     prepare_database()
     import django
 
@@ -365,6 +366,7 @@ def main() -> None:
     finally:
         stop_server(server)
     print_table(rows)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 def print_row(
