@@ -298,3 +298,25 @@ def test_orm_fallback_follows_the_same_rules(
     promotion.refresh_from_db()
     assert promotion.times_redeemed == 1
     assert Promotion.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keyed_reserve_survives_a_dead_database_connection(player, make_house) -> None:
+    """The statement doubles as the connection health check: a dead one is replaced once."""
+    from django.db import connection, connections
+
+    house = make_house()
+    reserve_tickets(player=player, house_id=house.pk, quantity=1, idempotency_key="a")
+    backend_pid = connection.connection.info.backend_pid
+    killer = connections.create_connection("default")
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    finally:
+        killer.close()
+
+    outcome = reserve_tickets(player=player, house_id=house.pk, quantity=1, idempotency_key="b")
+
+    assert outcome.status == 201
+    assert connection.connection.info.backend_pid != backend_pid
+    assert Reservation.objects.filter(house=house).count() == 2
