@@ -79,4 +79,4 @@ class MeView(APIView):
         tags=["players"],
     )
     def get(self, request: Request) -> Response:
-        return Response(PlayerSerializer(selectors.player_with_profile(request.user.pk)).data)
+        return Response(selectors.player_summary(request.user.pk))

@@ -175,3 +175,19 @@ def test_revoked_token_is_refused_at_once(player):
     assert client.get("/api/v1/me/").status_code == 200
     player.auth_token.delete()
     assert client.get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_me_answers_exactly_the_documented_player_shape(player):
+    """The one-statement /me/ read must render what PlayerSerializer (the schema) says."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from lottery.api.serializers import PlayerSerializer
+    from lottery.selectors import player_with_profile
+
+    documented = json.loads(
+        JSONRenderer().render(PlayerSerializer(player_with_profile(player.pk)).data)
+    )
+    assert client_for(player).get("/api/v1/me/").json() == documented
