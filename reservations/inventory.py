@@ -17,6 +17,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -209,7 +210,8 @@ def _call(script: str, keys: list[str], args: list[object]) -> int | None:
         stats.fallbacks += 1
         return None
     try:
-        _unused, scripts = _client()
+        client, scripts = _client()
+        _flush_pending_markers(client)
         result = scripts[script](keys=keys, args=args)
     except (redis.RedisError, OSError) as exc:
         breaker.record_failure()
@@ -227,6 +229,23 @@ def _call(script: str, keys: list[str], args: list[object]) -> int | None:
     return int(result)
 
 
+# Keys that went to the database while Redis could not be asked: marked once it is back,
+# so their retries replay instead of meeting a Redis sold-out answer (per process, bounded).
+_pending_markers: deque[tuple[str, int]] = deque(maxlen=10_000)
+
+
+def _flush_pending_markers(client: redis.Redis) -> None:
+    if not _pending_markers:
+        return
+    batch = list(_pending_markers)
+    pipe = client.pipeline(transaction=False)
+    for marker, ttl in batch:
+        pipe.set(marker, "1", ex=ttl)
+    pipe.execute()  # raises like any other Redis failure: the markers stay queued
+    for _ in batch:
+        _pending_markers.popleft()
+
+
 def try_reserve(*, house_id: int, user_id: int, quantity: int, idempotency_key: str | None) -> Gate:
     marker = idempotency_marker_key(user_id, idempotency_key or "")
     ttl = int(settings.IDEMPOTENCY_KEY_TTL.total_seconds())
@@ -238,7 +257,11 @@ def try_reserve(*, house_id: int, user_id: int, quantity: int, idempotency_key: 
         [house_key(house_id), participants_key(house_id), marker],
         [quantity, user_id, ttl],
     )
-    return Gate.UNAVAILABLE if result is None else Gate(result)
+    if result is None:
+        if idempotency_key and enabled():
+            _pending_markers.append((marker, ttl))
+        return Gate.UNAVAILABLE
+    return Gate(result)
 
 
 def adjust(

@@ -169,3 +169,32 @@ def test_failed_database_refusal_gives_redis_its_tickets_back(settings, make_hou
         with pytest.raises(domain.SalesClosed):
             reserve_tickets(player=player, house_id=house.pk, quantity=1)
         assert _available_in_redis(server.url, house.pk) == 10
+
+
+def test_key_used_while_redis_was_down_still_replays_after_it_is_back(
+    settings, make_player, make_house
+) -> None:
+    inventory.breaker.open_seconds = 0.1
+    try:
+        with private_redis(PORT_STOPPED) as server:
+            settings.REDIS_URL = server.url
+            house = make_house(total_tickets=2)
+            sync_inventory()
+            player = make_player()
+            server.stop()
+            first = reserve_tickets(
+                player=player, house_id=house.pk, quantity=2, idempotency_key="k", fingerprint="f"
+            )
+            server.start()
+            time.sleep(0.2)
+            sync_inventory()  # Redis now knows the house is sold out
+
+            again = reserve_tickets(
+                player=player, house_id=house.pk, quantity=2, idempotency_key="k", fingerprint="f"
+            )
+
+            assert again.replayed and again.status == 201 and again.body == first.body
+            with pytest.raises(domain.SoldOut):
+                reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
+    finally:
+        inventory.breaker.open_seconds = inventory.OPEN_SECONDS
