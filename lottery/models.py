@@ -178,7 +178,10 @@ class HouseParticipant(models.Model):
     is what counts against ``House.max_tickets_per_user``.
     """
 
-    house = models.ForeignKey(House, on_delete=models.PROTECT, related_name="participants")
+    # participant_once_per_house (house, user) serves lookups by house.
+    house = models.ForeignKey(
+        House, on_delete=models.PROTECT, related_name="participants", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="house_participations"
     )
@@ -192,7 +195,6 @@ class HouseParticipant(models.Model):
                 condition=Q(tickets_held__gt=0), name="participant_holds_tickets"
             ),
         ]
-        indexes = [models.Index(fields=["user"], name="participant_user_idx")]
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.house_id} ({self.tickets_held})"

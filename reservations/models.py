@@ -32,11 +32,16 @@ class Reservation(models.Model):
     HOLDING = (Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.REFUND_PENDING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The composite indexes below lead with house and user; one-column indexes on
+    # them would only slow the hot insert (promotion: a partial index, below).
     house = models.ForeignKey(
-        "lottery.House", on_delete=models.PROTECT, related_name="reservations"
+        "lottery.House", on_delete=models.PROTECT, related_name="reservations", db_index=False
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="reservations",
+        db_index=False,
     )
     quantity = models.IntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
@@ -49,6 +54,7 @@ class Reservation(models.Model):
         null=True,
         blank=True,
         related_name="reservations",
+        db_index=False,
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     expires_at = models.DateTimeField()
@@ -102,6 +108,11 @@ class Reservation(models.Model):
             ),
             models.Index(fields=["user", "-created_at"], name="reservation_user_recent_idx"),
             models.Index(fields=["house", "status"], name="reservation_house_status_idx"),
+            models.Index(
+                fields=["promotion"],
+                name="reservation_promotion_idx",
+                condition=Q(promotion__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
