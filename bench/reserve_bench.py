@@ -250,7 +250,7 @@ def wrk(*, concurrency: int, seconds: float, tokens: Path, house_id: int, mode: 
         [
             "wrk",
             "-t",
-            "1" if concurrency <= 8 else "2",
+            "1",  # one wrk thread: the load generator shares the two cores
             "-c",
             str(concurrency),
             "-d",
