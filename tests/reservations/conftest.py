@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from lottery.models import House, Promotion
@@ -94,6 +94,3 @@ def race(workers: int, work: Callable[[int], Any]) -> list[Any]:
     for thread in threads:
         thread.join()
     return results
-
-
-__all__ = ["connection", "create_house", "create_promotion", "race", "synced"]
