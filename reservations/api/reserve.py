@@ -12,10 +12,12 @@ database query on a cache hit), ``Idempotency-Key`` required, problem JSON via
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 
@@ -29,6 +31,7 @@ MAX_ID = 2**63 - 1
 MAX_QUANTITY = 1_000_000
 PROMO_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
+logger = logging.getLogger(__name__)
 _authenticator = CachedTokenAuthentication()
 
 
@@ -52,6 +55,10 @@ def reserve_view(request: HttpRequest) -> HttpResponse:
             idempotency_key=key,
             fingerprint=request_fingerprint(request.method, request.path, request.body),
         )
+    except (OperationalError, InterfaceError):
+        # The database decides every reservation: without it, refuse safely and say so.
+        logger.exception("reserve: database unavailable")
+        return problem_response(domain.ServiceUnavailable("Reservations are unavailable."))
     except (domain.DomainError, drf.APIException) as exc:
         error = as_domain_error(exc)
         response = problem_response(error)

@@ -186,3 +186,22 @@ def test_schema_documents_the_reserve_endpoint(api_client, db) -> None:
     assert "201" in post["responses"] and "409" in post["responses"]
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in post["parameters"])
     assert "/api/v1/houses/" in schema["paths"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_down_is_503_never_a_reservation(player_client, make_house) -> None:
+    from django.db import connection
+
+    house = make_house()
+    assert _reserve(player_client, house.pk).status_code == 201  # token now cached
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there: connecting fails
+    try:
+        response = _reserve(player_client, house.pk)
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable" and response["Retry-After"]
+    assert Reservation.objects.filter(house=house).count() == 1
