@@ -100,6 +100,8 @@ REDIS_URL = redis_url("REDIS_URL")
 # Redis calls on request paths must fail fast so the database fall-back and
 # fail-closed answers happen in milliseconds, not after a TCP timeout.
 REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT_MS", 250, minimum=1) / 1000
+# The inventory is only an accelerator: past this, the reserve path asks PostgreSQL alone.
+INVENTORY_REDIS_TIMEOUT = env_int("INVENTORY_REDIS_TIMEOUT_MS", 50, minimum=1) / 1000
 if REDIS_URL:
     CACHES = {
         "default": {

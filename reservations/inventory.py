@@ -28,7 +28,6 @@ from core import metrics
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS = 0.05
 FAILURES_TO_OPEN = 3
 OPEN_SECONDS = 5.0
 
@@ -182,7 +181,7 @@ def enabled() -> bool:
 
 
 def _timeout() -> float:
-    return getattr(settings, "INVENTORY_REDIS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
+    return settings.INVENTORY_REDIS_TIMEOUT
 
 
 def _client() -> tuple[redis.Redis, dict[str, object]]:

@@ -108,6 +108,12 @@ class Reservation(models.Model):
             ),
             models.Index(fields=["user", "-created_at"], name="reservation_user_recent_idx"),
             models.Index(fields=["house", "status"], name="reservation_house_status_idx"),
+            # recover_stuck_checkouts reads only processing rows, oldest first.
+            models.Index(
+                fields=["processed_at"],
+                name="reservation_processing_idx",
+                condition=Q(status="processing"),
+            ),
             models.Index(
                 fields=["promotion"],
                 name="reservation_promotion_idx",
