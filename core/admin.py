@@ -9,6 +9,8 @@ from core.models import DeadLetter, OutboxEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that only services may write: staff read them and use the actions."""
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

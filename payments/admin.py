@@ -5,19 +5,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import exceptions as domain
+from core.admin import ReadOnlyAdmin
 from payments.models import Payment, Refund, SandboxLedgerEntry
 from reservations.services.refunds import refund_purchase, retry_refund
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Payment)

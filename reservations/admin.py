@@ -1,13 +1,15 @@
 """Reservations in the staff console: read-only; state changes happen through services."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from core.admin import ReadOnlyAdmin
 from reservations.models import Reservation
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ReadOnlyAdmin):
+    """Counters move with every transition: only the services may change a reservation."""
+
     list_display = (
         "id",
         "house",
@@ -24,12 +26,3 @@ class ReservationAdmin(admin.ModelAdmin):
     list_select_related = ("house", "user")
     raw_id_fields = ("house", "user", "promotion")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
-        return False  # counters move with every transition: only the services may change one
-
-    def has_delete_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
-        return False
