@@ -163,3 +163,35 @@ def test_beat_runs_expiry_every_30_seconds_and_sync_every_5_minutes() -> None:
     jobs = {job.task: job.every_seconds for job in BEAT_SCHEDULE}
     assert jobs["reservations.expire_reservations"] == 30
     assert jobs["reservations.sync_inventory"] == 300
+
+
+def test_expiry_locks_a_house_once_per_batch_not_once_per_reservation(
+    make_player, make_house
+) -> None:
+    house = make_house(total_tickets=100)
+    due = [
+        reserve_tickets(player=make_player(), house_id=house.pk, quantity=1).data()["id"]
+        for _ in range(12)
+    ]
+    _make_due(*due)
+    with CaptureQueriesContext(connection) as queries:
+        assert expire_due_reservations() == 12
+    house_locks = [
+        q["sql"] for q in queries if 'FROM "lottery_house"' in q["sql"] and "FOR" in q["sql"]
+    ]
+    assert len(house_locks) == 1, house_locks
+
+
+def test_one_inconsistent_house_does_not_stop_expiry_elsewhere(make_player, make_house) -> None:
+    broken, healthy = make_house(total_tickets=10), make_house(total_tickets=10)
+    on_broken = reserve_tickets(player=make_player(), house_id=broken.pk, quantity=2)
+    on_healthy = reserve_tickets(player=make_player(), house_id=healthy.pk, quantity=2)
+    _make_due(on_broken.data()["id"], on_healthy.data()["id"])
+    # Corrupt the broken house's participant row so releasing it must refuse.
+    HouseParticipant.objects.filter(house=broken).update(tickets_held=1)
+
+    assert expire_due_reservations() == 1
+    assert Reservation.objects.get(pk=on_healthy.data()["id"]).status == "expired"
+    assert Reservation.objects.get(pk=on_broken.data()["id"]).status == "pending"
+    healthy.refresh_from_db()
+    assert healthy.tickets_reserved == 0
