@@ -84,7 +84,7 @@ def parse(request: HttpRequest) -> ReserveRequest:
         raise drf.UnsupportedMediaType(request.content_type or "none")
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise domain.MalformedRequest() from None
     if not isinstance(data, dict):
         raise domain.MalformedRequest("The request body must be a JSON object.")

@@ -128,6 +128,13 @@ def test_malformed_json_is_malformed_request(client):
 
 
 @pytest.mark.django_db
+def test_deeply_nested_json_is_malformed_request_not_500(client):
+    body = "[" * 5000 + "]" * 5000
+    response = client.post("/api/v1/auth/register/", data=body, content_type="application/json")
+    assert_problem(response, 400, "malformed_request")
+
+
+@pytest.mark.django_db
 def test_validation_error_lists_each_field(client):
     response = client.post(
         "/api/v1/auth/register/",

@@ -166,6 +166,7 @@ def test_cancel_releases_the_tickets_and_only_once(player_client, make_house) ->
     [
         (b"{not json", "application/json", 400, "malformed_request"),
         (b"[1, 2]", "application/json", 400, "malformed_request"),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400, "malformed_request"),
         (b'{"house_id": 1, "quantity": 1}', "text/plain", 415, "unsupported_media_type"),
         (b'{"house_id": "1", "quantity": 1}', "application/json", 422, "validation_error"),
         (b'{"house_id": 1, "quantity": true}', "application/json", 422, "validation_error"),
