@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, outbox
-from payments.gateways import ChargeResult, GatewayError, GatewayRejected, get_gateway
+from payments.gateways import (
+    ChargeResult,
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    get_gateway,
+)
 from payments.models import Payment, Refund
 
 logger = logging.getLogger(__name__)
@@ -98,8 +104,21 @@ def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
 
 
 def look_up_charge(*, payment: Payment) -> ChargeResult | None:
-    """Ask the gateway what became of this payment's charge (None: never made)."""
-    return get_gateway().get_status(idempotency_key=payment.idempotency_key)
+    """Ask the gateway what became of this payment's charge (None: never made).
+
+    Raises ``GatewayTimeout`` when the gateway reports a charge for another amount or
+    currency than this payment's: that is not an outcome we can record.
+    """
+    charge = get_gateway().get_status(idempotency_key=payment.idempotency_key)
+    if charge is not None and (
+        (charge.amount is not None and charge.amount != payment.amount)
+        or (charge.currency and charge.currency != payment.currency)
+    ):
+        raise GatewayTimeout(
+            f"gateway reports {charge.amount} {charge.currency} for payment {payment.pk}"
+            f" of {payment.amount} {payment.currency}"
+        )
+    return charge
 
 
 def abandon_uncharged_payment(*, payment_id: int, attempted_before: object) -> bool:

@@ -32,8 +32,8 @@ class GatewayRejected(Exception):
 class ChargeResult:
     status: str  # "succeeded" | "declined"
     reference: str
-    amount: Decimal
-    currency: str
+    amount: Decimal | None  # None: the gateway did not say
+    currency: str  # "": the gateway did not say
     decline_code: str = ""
 
     SUCCEEDED = "succeeded"

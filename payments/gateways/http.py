@@ -73,7 +73,7 @@ class HttpPaymentGateway(PaymentGateway):
     ) -> ChargeResult:
         body = {"amount": str(amount), "currency": currency, "token": token}
         data = self._call("POST", "/v1/charges", idempotency_key, body)
-        return _charge_result(data)
+        return _charge_result(data, amount=amount, currency=currency)
 
     def refund(
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
@@ -147,15 +147,36 @@ class HttpPaymentGateway(PaymentGateway):
         raise last_error
 
 
-def _charge_result(data: dict[str, Any]) -> ChargeResult:
+# Anything else ("processing", "pending", "requires_action", no status) is not an outcome.
+_CHARGE_STATUSES = {ChargeResult.SUCCEEDED, ChargeResult.DECLINED}
+
+
+def _charge_result(
+    data: Any, *, amount: Decimal | None = None, currency: str | None = None
+) -> ChargeResult:
+    """The charge the service answered with, or ``GatewayTimeout`` when its outcome is unknown.
+
+    Only an explicit ``succeeded`` or ``declined`` with an id is an outcome: a charge
+    still processing must stay pending (retried, then asked by recovery), never be failed.
+    """
+    if not isinstance(data, dict):
+        raise GatewayTimeout("payment service answered without a charge")
+    status, reference = data.get("status"), data.get("id")
+    if status not in _CHARGE_STATUSES or not reference:
+        raise GatewayTimeout(f"charge outcome unknown: status={status!r}, id={reference!r}")
+    try:
+        answered_amount = Decimal(str(data["amount"])) if "amount" in data else amount
+    except ArithmeticError:
+        raise GatewayTimeout(f"charge answered an unreadable amount {data['amount']!r}") from None
+    answered_currency = str(data["currency"]) if "currency" in data else currency
+    if amount is not None and answered_amount != amount:
+        raise GatewayTimeout(f"charge answered amount {answered_amount}, asked {amount}")
+    if currency is not None and answered_currency != currency:
+        raise GatewayTimeout(f"charge answered currency {answered_currency}, asked {currency}")
     return ChargeResult(
-        status=(
-            ChargeResult.SUCCEEDED
-            if data.get("status") == ChargeResult.SUCCEEDED
-            else ChargeResult.DECLINED
-        ),
-        reference=str(data.get("id", "")),
-        amount=Decimal(str(data.get("amount", "0"))),
-        currency=str(data.get("currency", "")),
+        status=status,
+        reference=str(reference),
+        amount=answered_amount,
+        currency=answered_currency or "",
         decline_code=str(data.get("decline_code") or ""),
     )

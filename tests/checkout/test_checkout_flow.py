@@ -119,6 +119,15 @@ def test_gateway_timeout_is_resolved_by_recover_stuck_checkouts(player, house) -
     call_command("check_integrity")
 
 
+def test_recovery_does_not_record_a_charge_for_another_amount(player, house) -> None:
+    reservation = checkout(player, reserve(player, house, 2), "tok_timeout")
+    Payment.objects.filter(reservation=reservation).update(amount=Decimal("99.00"))
+    assert recover_stuck_checkouts(older_than=timedelta(0)) == {"postponed": 1}
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.PROCESSING
+    assert Payment.objects.get(reservation=reservation).status == Payment.Status.PENDING
+
+
 def test_recovery_fails_a_checkout_the_gateway_never_charged(player, house) -> None:
     reservation = checkout(player, reserve(player, house, 2), "tok_unavailable")
     assert reservation.status == Reservation.Status.PROCESSING

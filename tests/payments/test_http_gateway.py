@@ -2,9 +2,10 @@
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from payments.gateways import GatewayTimeout, GatewayUnavailable
@@ -108,3 +109,68 @@ def test_a_half_open_circuit_closes_after_one_good_trial(service: FakePaymentSer
     time.sleep(0.6)  # reset_after=0.5: the next call is the trial
     assert charge(gateway).succeeded
     assert gateway.breaker.state == CircuitBreaker.CLOSED
+
+
+def gateway_answering(answer: Callable[[httpx.Request], httpx.Response]) -> HttpPaymentGateway:
+    """The http gateway talking to an in-memory transport (malformed or odd answers)."""
+    gateway = gateway_for("http://payments.invalid", retries=0)
+    gateway._client = httpx.Client(
+        base_url="http://payments.invalid", transport=httpx.MockTransport(answer)
+    )
+    return gateway
+
+
+def answer_json(body: object) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(200, json=body)
+
+
+CHARGE = {"id": "ch_1", "amount": "12.50", "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**CHARGE, "status": "processing"},
+        {**CHARGE, "status": "pending"},
+        {**CHARGE, "status": "requires_action"},
+        {},
+        {"id": "ch_1"},
+        {"status": "succeeded", "amount": "12.50", "currency": "EUR"},
+        [],
+    ],
+    ids=["processing", "pending", "requires_action", "empty", "no_status", "no_id", "list"],
+)
+def test_a_charge_without_a_final_status_is_an_unknown_outcome_not_a_decline(
+    body: object,
+) -> None:
+    gateway = gateway_answering(answer_json(body))
+    with pytest.raises(GatewayTimeout):
+        charge(gateway)
+    with pytest.raises(GatewayTimeout):
+        gateway.get_status(idempotency_key="res-1")
+
+
+@pytest.mark.parametrize(
+    "changed", [{"amount": "1.00"}, {"currency": "USD"}, {"amount": "not a number"}]
+)
+def test_a_charge_for_another_amount_or_currency_is_an_unknown_outcome(
+    changed: dict[str, str],
+) -> None:
+    gateway = gateway_answering(answer_json({**CHARGE, "status": "succeeded", **changed}))
+    with pytest.raises(GatewayTimeout):
+        charge(gateway)
+
+
+def test_explicit_succeeded_and_declined_answers_are_outcomes() -> None:
+    succeeded = charge(gateway_answering(answer_json({**CHARGE, "status": "succeeded"})))
+    assert (succeeded.status, succeeded.reference, succeeded.amount) == (
+        "succeeded",
+        "ch_1",
+        AMOUNT,
+    )
+    declined = charge(
+        gateway_answering(
+            answer_json({"id": "ch_2", "status": "declined", "decline_code": "card_declined"})
+        )
+    )
+    assert (declined.status, declined.decline_code) == ("declined", "card_declined")
