@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -35,8 +36,42 @@ def _house_status_action(to_status: str, label: str) -> Callable[..., None]:
     return admin.action(description=label)(action)
 
 
+class HouseAdminForm(forms.ModelForm):
+    class Meta:
+        model = House
+        fields = (
+            "title",
+            "description",
+            "address",
+            "city",
+            "property_value",
+            "ticket_price",
+            "currency",
+            "total_tickets",
+            "participant_cap",
+            "min_tickets_per_purchase",
+            "max_tickets_per_purchase",
+            "max_tickets_per_user",
+            "min_participation_percent",
+            "sales_start_at",
+            "sales_end_at",
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        errors = services.house_edit_errors(
+            house_id=self.instance.pk,
+            total_tickets=cleaned.get("total_tickets"),
+            participant_cap=cleaned.get("participant_cap"),
+        )
+        for error in errors:
+            self.add_error(error["field"], error["message"])
+        return cleaned
+
+
 @admin.register(House)
 class HouseAdmin(admin.ModelAdmin):
+    form = HouseAdminForm
     list_display = (
         "id",
         "title",
@@ -52,7 +87,7 @@ class HouseAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "city")
     search_fields = ("title", "city")
-    readonly_fields = (*HOUSE_COUNTERS, "status")
+    readonly_fields = (*HOUSE_COUNTERS, "status", "draw_commitment")
     actions = [
         _house_status_action("active", "Activate (start sales)"),
         _house_status_action("paused", "Pause sales"),

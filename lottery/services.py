@@ -108,8 +108,54 @@ HOUSE_TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Moved only by reservations, checkout, the status transitions and soft delete;
+# an edit form never writes them back (it would undo a concurrent change).
+HOUSE_FIELDS_NOT_EDITABLE = frozenset(
+    {
+        "tickets_sold",
+        "tickets_reserved",
+        "participants_count",
+        "next_ticket_number",
+        "status",
+        "deleted_at",
+        "draw_commitment",
+        "created_at",
+    }
+)
+
+
+def house_edit_errors(
+    *, house_id: int | None, total_tickets: int | None, participant_cap: int | None
+) -> list[dict[str, str]]:
+    """Limits an edit may not cut below what is already sold, reserved or joined."""
+    if house_id is None:
+        return []
+    current = House.objects.filter(pk=house_id).values(
+        "tickets_sold", "tickets_reserved", "participants_count"
+    )[0]
+    errors = []
+    taken = current["tickets_sold"] + current["tickets_reserved"]
+    if total_tickets is not None and total_tickets < taken:
+        errors.append(
+            {
+                "field": "total_tickets",
+                "code": "below_taken",
+                "message": f"{taken} tickets are already sold or reserved.",
+            }
+        )
+    if participant_cap is not None and participant_cap < current["participants_count"]:
+        errors.append(
+            {
+                "field": "participant_cap",
+                "code": "below_participants",
+                "message": f"{current['participants_count']} players already take part.",
+            }
+        )
+    return errors
+
+
 def save_house(*, house: House) -> House:
-    """Create or edit a house's descriptive fields; counters are never set here."""
+    """Create or edit a house's descriptive fields and limits; counters are never set here."""
     try:
         house.full_clean(exclude=["tickets_sold", "tickets_reserved", "participants_count"])
     except DjangoValidationError as exc:
@@ -120,18 +166,31 @@ def save_house(*, house: House) -> House:
                 for message in messages
             ]
         ) from None
-    counters = {"tickets_sold", "tickets_reserved", "participants_count", "next_ticket_number"}
-    with transaction.atomic():
-        if house.pk is None:
-            house.save()
-        else:
-            fields = [
-                f.name
-                for f in House._meta.concrete_fields
-                if not f.primary_key and f.name not in counters | {"created_at"}
-            ]
-            house.save(update_fields=fields)
-        transaction.on_commit(lambda: _refresh_inventory(house.pk))
+    errors = house_edit_errors(
+        house_id=house.pk,
+        total_tickets=house.total_tickets,
+        participant_cap=house.participant_cap,
+    )
+    if errors:
+        raise domain.ValidationFailed(errors)
+    try:
+        with transaction.atomic():
+            if house.pk is None:
+                house.save()
+            else:
+                fields = [
+                    f.name
+                    for f in House._meta.concrete_fields
+                    if not f.primary_key and f.name not in HOUSE_FIELDS_NOT_EDITABLE
+                ]
+                house.save(update_fields=fields)
+            transaction.on_commit(lambda: _refresh_inventory(house.pk))
+    except IntegrityError:
+        # A reservation won the race against this edit: the CHECKs refused the new limits.
+        raise domain.ValidationFailed(
+            [{"field": "total_tickets", "code": "below_taken", "message": "Limits changed."}],
+            detail="Tickets were reserved meanwhile; reload and try again.",
+        ) from None
     return house
 
 
