@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints, outbox
+from core import failpoints, metrics, outbox
 from lottery.models import House, PlayerProfile, Ticket
 from lottery.services import check_profile_eligible, eligible_player
 from payments import services as payments
@@ -226,7 +226,9 @@ def recover_stuck_checkouts(
 
     Charged -> finish (tickets or refund); declined -> fail; never charged and
     no charge can still be in flight -> fail (``checkout_abandoned``). A
-    gateway that cannot answer leaves the reservation for the next run.
+    gateway that cannot answer leaves the reservation for the next run
+    (``postponed``); any other failure is logged and counted (``error``) and the
+    rest of the batch goes on.
     """
     now = now or timezone.now()
     bound = now - (settings.CHECKOUT_STUCK_AFTER if older_than is None else older_than)
@@ -242,6 +244,11 @@ def recover_stuck_checkouts(
         except GatewayError as exc:
             logger.warning("recovery of %s postponed: %s", reservation_id, exc)
             outcome = "postponed"
+        except Exception:
+            # One poisoned row must not stop the batch (it would come first again every run).
+            logger.exception("recovery of stuck checkout %s failed", reservation_id)
+            metrics.increment("checkout_recovery_errors_total")
+            outcome = "error"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if stuck:
         logger.info("recovered stuck checkouts: %s", outcomes)

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from core import exceptions as domain
 from core.models import DeadLetter, OutboxEvent
@@ -16,6 +17,9 @@ from reservations.services.checkout import recover_stuck_checkouts, start_checko
 from tests.checkout.conftest import reserve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
+
+
+HOUR = timedelta(hours=1)
 
 
 def checkout(player, reservation: Reservation, token: str = "tok_ok") -> Reservation:
@@ -126,6 +130,23 @@ def test_recovery_does_not_record_a_charge_for_another_amount(player, house) -> 
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.PROCESSING
     assert Payment.objects.get(reservation=reservation).status == Payment.Status.PENDING
+
+
+def test_a_failing_stuck_checkout_does_not_stop_recovery_of_the_next(player, make_house) -> None:
+    broken_house, house = make_house(), make_house()
+    poisoned = checkout(player, reserve(player, broken_house, 1), "tok_timeout")
+    stuck = checkout(player, reserve(player, house, 2), "tok_timeout")
+    Reservation.objects.filter(pk=poisoned.pk).update(processed_at=timezone.now() - HOUR)
+    # Inconsistent counters: finishing the first one raises InvalidState, not a GatewayError.
+    House.objects.filter(pk=broken_house.pk).update(tickets_reserved=0)
+    assert recover_stuck_checkouts(older_than=timedelta(0)) == {
+        "error": 1,
+        Reservation.Status.COMPLETED: 1,
+    }
+    stuck.refresh_from_db()
+    assert stuck.status == Reservation.Status.COMPLETED and numbers_of(stuck) == [1, 2]
+    poisoned.refresh_from_db()
+    assert poisoned.status == Reservation.Status.PROCESSING
 
 
 def test_recovery_fails_a_checkout_the_gateway_never_charged(player, house) -> None:
