@@ -1,8 +1,5 @@
 """``GET /houses/`` and ``/houses/{id}/``: public reads, availability from Redis when fresh."""
 
-import time
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -14,11 +11,6 @@ from core.api.schema import problems
 from core.pagination import DefaultPagination
 from lottery import selectors
 from lottery.models import House
-from reservations import inventory
-
-# Redis counts are corrected on every reservation and rebuilt every 5 minutes; a hash
-# not rebuilt for three rounds is not trusted any more.
-FRESH_FOR_SECONDS = 15 * 60
 
 ORDERING_CHOICES = [value for field in selectors.HOUSE_ORDERINGS for value in (field, f"-{field}")]
 
@@ -80,17 +72,6 @@ class HouseSerializer(serializers.ModelSerializer):
         return house.draw_commitment or None
 
 
-def fresh_availability(houses: list[House]) -> dict[int, Any]:
-    """Redis availability for the active houses among ``houses``, if recently rebuilt."""
-    active = [house.pk for house in houses if house.status == House.Status.ACTIVE]
-    cutoff = time.time() - FRESH_FOR_SECONDS
-    return {
-        house_id: availability
-        for house_id, availability in inventory.read_availability(active).items()
-        if availability.synced_at >= cutoff
-    }
-
-
 class HouseListView(APIView):
     permission_classes = [AllowAny]
 
@@ -107,7 +88,7 @@ class HouseListView(APIView):
         page = paginator.paginate_queryset(
             selectors.house_list(**query.validated_data), request, view=self
         )
-        context = {"availability": fresh_availability(page)}
+        context = {"availability": selectors.live_availability(page)}
         return paginator.get_paginated_response(
             HouseSerializer(page, many=True, context=context).data
         )
@@ -123,5 +104,5 @@ class HouseDetailView(APIView):
     )
     def get(self, request: Request, house_id: int) -> Response:
         house = selectors.visible_house(house_id)
-        context = {"availability": fresh_availability([house])}
+        context = {"availability": selectors.live_availability([house])}
         return Response(HouseSerializer(house, context=context).data)
