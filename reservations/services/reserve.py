@@ -316,6 +316,11 @@ def reserve_tickets(
 
     With ``idempotency_key`` the outcome is stored under the key in the same
     statement, and a repeat with the same ``fingerprint`` replays it.
+
+    Call it in autocommit (the API does): Redis is decremented before the
+    statement, and if a caller's outer transaction rolled back afterwards nothing
+    would give those tickets back to Redis until ``sync_inventory`` (5 min). That
+    errs towards ``sold_out``, never towards an oversell.
     """
     if not player.is_active:
         raise domain.AccountSuspended()
