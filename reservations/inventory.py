@@ -1,10 +1,11 @@
 """Redis inventory: an accelerator in front of PostgreSQL, never the truth.
 
 Per house a hash ``inv:house:{id}`` (``total``, ``available``, ``cap``,
-``synced_at``) and a set ``inv:house:{id}:participants``, changed only by the
-Lua scripts below, which keep ``0 <= available <= total`` and answer with a
-status code. The reserve path asks Redis first so a sold-out house is turned
-away without touching PostgreSQL; PostgreSQL then decides for everyone else.
+``synced_at``, ``version``) and a set ``inv:house:{id}:participants``, changed
+only by the Lua scripts below, which keep ``0 <= available <= total``, bump
+``version`` on every change and answer with a status code. The reserve path
+asks Redis first so a sold-out house is turned away without touching
+PostgreSQL; PostgreSQL then decides for everyone else.
 
 Every call here fails soft: Redis slower than ``INVENTORY_REDIS_TIMEOUT``
 (50 ms) or down counts as a failure, a circuit breaker stops asking for a
@@ -58,6 +59,7 @@ local member = redis.call('SISMEMBER', KEYS[2], ARGV[2])
 local cap = tonumber(redis.call('HGET', KEYS[1], 'cap') or '0')
 if member == 0 and cap > 0 and redis.call('SCARD', KEYS[2]) >= cap then return -2 end
 redis.call('HINCRBY', KEYS[1], 'available', -quantity)
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 if member == 0 then
   redis.call('SADD', KEYS[2], ARGV[2])
@@ -77,20 +79,31 @@ local result = 1
 if wanted < 0 then wanted = 0; result = 2 end
 if wanted > total then wanted = total; result = 2 end
 redis.call('HSET', KEYS[1], 'available', wanted)
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[3] == 'add' then redis.call('SADD', KEYS[2], ARGV[2]) end
 if ARGV[3] == 'remove' then redis.call('SREM', KEYS[2], ARGV[2]) end
 return result
 """
 
-# KEYS: hash, participant set, staging set. ARGV: total, available, cap, synced_at.
-# Returns the previous ``available`` (or -1 when there was no hash) for drift reports.
+# KEYS: hash, participant set, staging set.
+# ARGV: total, available, cap, synced_at, the version read before the database was.
+# Returns the previous ``available`` (-1: there was no hash) for drift reports, or -2
+# without writing when the version moved: a change the database read may not include.
 _REBUILD = """
 local previous = redis.call('HGET', KEYS[1], 'available')
+if (redis.call('HGET', KEYS[1], 'version') or '') ~= ARGV[5] then return -2 end
 if tonumber(ARGV[2]) < 0 or tonumber(ARGV[2]) > tonumber(ARGV[1]) then
   return redis.error_reply('available out of bounds')
 end
 redis.call('HSET', KEYS[1], 'total', ARGV[1], 'available', ARGV[2], 'cap', ARGV[3],
            'synced_at', ARGV[4])
+if previous then
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+else
+  -- A new hash starts from the clock, so a forgotten and rebuilt house never repeats a version.
+  local now = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'version', now[1] * 1000000 + now[2])
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('RENAME', KEYS[3], KEYS[2])
 else
@@ -99,6 +112,9 @@ end
 if previous then return tonumber(previous) end
 return -1
 """
+
+NO_HASH = -1  # rebuild: Redis had no hash for the house
+VERSION_CHANGED = -2  # rebuild refused: the hash changed after its version was read
 
 
 def house_key(house_id: int) -> str:
@@ -278,22 +294,40 @@ def adjust(
     return result
 
 
+def version(house_id: int) -> str:
+    """The hash's change counter ('' when there is none); read it before the database."""
+    client, _ = _client()
+    value = client.hget(house_key(house_id), "version")
+    return value.decode() if value is not None else ""
+
+
 def rebuild(
-    *, house_id: int, total: int, available: int, cap: int | None, participant_ids: list[int]
-) -> int | None:
-    """Replace the house's hash and participant set; returns the previous ``available``."""
-    if not enabled():
-        return None
+    *,
+    house_id: int,
+    total: int,
+    available: int,
+    cap: int | None,
+    participant_ids: list[int],
+    expected_version: str,
+) -> int:
+    """Replace the house's hash and participant set if its version is still ``expected_version``.
+
+    Returns the previous ``available``, ``NO_HASH``, or ``VERSION_CHANGED`` (nothing written).
+    """
     client, scripts = _client()
     staging = f"{participants_key(house_id)}:staging"
     client.delete(staging)
     for start in range(0, len(participant_ids), 10_000):
         client.sadd(staging, *participant_ids[start : start + 10_000])
-    result = scripts["rebuild"](
-        keys=[house_key(house_id), participants_key(house_id), staging],
-        args=[total, available, cap or 0, int(time.time())],
+    result = int(
+        scripts["rebuild"](
+            keys=[house_key(house_id), participants_key(house_id), staging],
+            args=[total, available, cap or 0, int(time.time()), expected_version],
+        )
     )
-    return int(result)
+    if result == VERSION_CHANGED:
+        client.delete(staging)
+    return result
 
 
 def forget(house_id: int) -> None:

@@ -54,8 +54,21 @@ def _sum_of(queryset: QuerySet, field: str = "quantity") -> Coalesce:
     )
 
 
+def house_ids_on_sale() -> list[int]:
+    """The houses Redis keeps an inventory for."""
+    return list(
+        House.objects.filter(status=House.Status.ACTIVE, deleted_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def inventory_truth(house_id: int | None = None) -> list[HouseInventory]:
-    """What Redis should say for every house on sale, from the rows themselves."""
+    """What Redis should say for every house on sale, from the rows themselves.
+
+    ``sync_inventory`` reads one house at a time, just before rebuilding it,
+    so the count is never older than that house's Redis version check.
+    """
     held = Reservation.objects.filter(
         house_id=OuterRef("pk"), status__in=Reservation.HOLDING_RESERVED
     )

@@ -24,6 +24,10 @@ class HouseDrift:
         return (self.redis_available or 0) - self.database_available
 
 
+# A house whose hash keeps changing during its database read is left for the next run.
+REBUILD_ATTEMPTS = 3
+
+
 def sync_inventory() -> list[HouseDrift] | None:
     """Rebuild every active house's hash and participant set; None if another sync runs.
 
@@ -38,24 +42,15 @@ def sync_inventory() -> list[HouseDrift] | None:
         return None
     drifts: list[HouseDrift] = []
     try:
-        for house in selectors.inventory_truth():
-            previous = inventory.rebuild(
-                house_id=house.house_id,
-                total=house.total_tickets,
-                available=house.available,
-                cap=house.participant_cap,
-                participant_ids=selectors.participant_ids(house.house_id),
-            )
-            drift = HouseDrift(
-                house_id=house.house_id,
-                redis_available=None if previous is None or previous < 0 else previous,
-                database_available=house.available,
-            )
-            metrics.set_gauge("inventory_drift_tickets", drift.tickets, house=str(house.house_id))
+        for house_id in selectors.house_ids_on_sale():
+            drift = _rebuild_house(house_id)
+            if drift is None:
+                continue
+            metrics.set_gauge("inventory_drift_tickets", drift.tickets, house=str(house_id))
             if drift.redis_available is not None and drift.tickets:
                 logger.warning(
                     "inventory drift on house %s: redis %s, database %s",
-                    house.house_id,
+                    house_id,
                     drift.redis_available,
                     drift.database_available,
                 )
@@ -65,22 +60,51 @@ def sync_inventory() -> list[HouseDrift] | None:
     return drifts
 
 
-def refresh_house_inventory(*, house_id: int) -> None:
-    """After a staff change: rebuild the house in Redis if on sale, else drop it."""
-    truth = selectors.inventory_truth(house_id)
-    if not truth:
-        inventory.forget(house_id)
-        return
-    house = truth[0]
-    try:
-        inventory.rebuild(
+def _rebuild_house(house_id: int) -> HouseDrift | None:
+    """Rebuild one house from a database read no Redis change overtook; None if not done.
+
+    The version is read before the database: a cancel or expiry that commits
+    after the read adjusts Redis after it too, which moves the version, and the
+    rebuild script then refuses instead of overwriting that adjustment with the
+    older count. Raises like any Redis call when Redis cannot be reached.
+    """
+    for _ in range(REBUILD_ATTEMPTS):
+        expected_version = inventory.version(house_id)
+        truth = selectors.inventory_truth(house_id)
+        if not truth:
+            return None  # no longer on sale since the list was read
+        house = truth[0]
+        previous = inventory.rebuild(
             house_id=house_id,
             total=house.total_tickets,
             available=house.available,
             cap=house.participant_cap,
             participant_ids=selectors.participant_ids(house_id),
+            expected_version=expected_version,
         )
+        if previous != inventory.VERSION_CHANGED:
+            return HouseDrift(
+                house_id=house_id,
+                redis_available=None if previous == inventory.NO_HASH else previous,
+                database_available=house.available,
+            )
+    logger.warning(
+        "inventory for house %s not rebuilt: it changed during %s database reads; next sync",
+        house_id,
+        REBUILD_ATTEMPTS,
+    )
+    return None
+
+
+def refresh_house_inventory(*, house_id: int) -> None:
+    """After a staff change: rebuild the house in Redis if on sale, else drop it."""
+    if not inventory.enabled():
+        return
+    try:
+        rebuilt = _rebuild_house(house_id)
     except (RedisError, OSError):
         # The database stays right; the next sync_inventory rebuilds Redis.
         logger.warning("inventory for house %s not refreshed: Redis unreachable", house_id)
+        rebuilt = None
+    if rebuilt is None:
         inventory.forget(house_id)
