@@ -34,8 +34,16 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Requeue the selected dead letters")
     def requeue(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
-        count = requeue_dead_letters(ids=queryset.values_list("pk", flat=True), actor=request.user)
+        ids = list(queryset.values_list("pk", flat=True))
+        count = requeue_dead_letters(ids=ids, actor=request.user)
         self.message_user(request, f"Requeued {count} task(s).", messages.SUCCESS)
+        if count < len(ids):
+            self.message_user(
+                request,
+                f"{len(ids) - count} not requeued (already requeued, or could not be sent: "
+                "see their requeue error).",
+                messages.WARNING,
+            )
 
     @admin.action(description="Discard the selected dead letters")
     def discard(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:

@@ -44,11 +44,16 @@ def record_dead_letter(
 def requeue_dead_letters(
     *, ids: Iterable[int] | None = None, actor: AbstractBaseUser | None = None
 ) -> int:
-    """Send open dead letters (all, or those ``ids``) back to their task; returns the count.
+    """Send open dead letters (all, or those ``ids``) back to their task; returns how many
+    were sent.
 
-    Each row is claimed under ``skip_locked`` and marked requeued in the same
-    transaction that schedules the send, so two staff clicking at once requeue
-    it once. A task that fails again writes a new dead letter.
+    Each row is claimed under ``skip_locked`` and marked requeued in one
+    transaction, so two staff clicking at once requeue it once. After the commit
+    each letter is sent on its own: one that cannot be sent (broker down) is
+    put back to ``open`` with the error in ``requeue_error``, so a later requeue
+    finds it again. Called inside an outer transaction, the sends wait for its
+    commit and the count is of the letters claimed. A task that fails again
+    writes a new dead letter.
     """
     with transaction.atomic():
         letters = DeadLetter.objects.select_for_update(skip_locked=True).filter(
@@ -64,10 +69,29 @@ def requeue_dead_letters(
             requeued_at=timezone.now(),
             requeued_by=actor if actor is not None and actor.is_authenticated else None,
             requeue_count=F("requeue_count") + 1,
+            requeue_error="",
         )
-        for letter in letters:
-            transaction.on_commit(lambda letter=letter: _send(letter))
-    return len(letters)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _send_claimed(letters), robust=True)
+        return len(letters)
+    return _send_claimed(letters)
+
+
+def _send_claimed(letters: list[DeadLetter]) -> int:
+    sent = 0
+    for letter in letters:
+        try:
+            _send(letter)
+        except Exception as exc:  # broker unreachable, unknown task...: open it again
+            logger.exception("dead letter #%s could not be requeued", letter.pk)
+            metrics.increment("dead_letter_requeue_failures_total", task=letter.task_name)
+            DeadLetter.objects.filter(pk=letter.pk, status=DeadLetter.Status.REQUEUED).update(
+                status=DeadLetter.Status.OPEN,
+                requeue_error=f"{type(exc).__name__}: {exc}"[:4000],
+            )
+        else:
+            sent += 1
+    return sent
 
 
 def discard_dead_letters(*, ids: Iterable[int]) -> int:

@@ -108,6 +108,8 @@ class DeadLetter(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     requeue_count = models.PositiveIntegerField(default=0)
+    # Why the last requeue could not be sent (the letter is open again), else empty.
+    requeue_error = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [

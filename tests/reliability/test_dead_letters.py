@@ -1,6 +1,7 @@
 """Tasks that exhaust their retries land in core.DeadLetter and can be replayed."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from celery import shared_task
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from config.celery import app as celery_app
+from core.dead_letters import requeue_dead_letters
 from core.models import DeadLetter
 from core.request_context import bind_request_id
 from core.tasks import ReliableTask
@@ -88,3 +90,41 @@ def test_staff_requeue_from_the_admin(make_player, client) -> None:
     letter.refresh_from_db()
     assert letter.status == DeadLetter.Status.REQUEUED and letter.requeued_by == staff
     assert runs["count"] == 4
+
+
+@contextmanager
+def broker_unreachable() -> Iterator[None]:
+    """Tasks are really published, to a broker port where nothing listens."""
+    conf = celery_app.conf
+    saved = conf.broker_url, conf.task_always_eager
+    conf.broker_url, conf.task_always_eager = "redis://127.0.0.1:1/0", False
+    forget_broker_connections()
+    try:
+        yield
+    finally:
+        conf.broker_url, conf.task_always_eager = saved
+        forget_broker_connections()
+
+
+def forget_broker_connections() -> None:
+    # The pools were built for the previous broker url (what Celery itself resets after fork).
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_letters_that_cannot_be_sent_stay_open_and_a_later_requeue_sends_them() -> None:
+    fail_for_good()
+    fail_for_good()
+    runs["healthy"] = True
+    with broker_unreachable():
+        assert requeue_dead_letters() == 0
+    letters = list(DeadLetter.objects.order_by("pk"))
+    assert [letter.status for letter in letters] == [DeadLetter.Status.OPEN] * 2
+    assert all(letter.requeue_error for letter in letters)
+    runs["count"] = 0
+    assert requeue_dead_letters() == 2  # the broker is back
+    assert runs["count"] == 2
+    assert set(DeadLetter.objects.values_list("status", "requeue_error")) == {
+        (DeadLetter.Status.REQUEUED, "")
+    }
