@@ -122,6 +122,11 @@ class HttpPaymentGateway(PaymentGateway):
                 last_error = GatewayUnavailable(
                     f"payment service unreachable: {type(exc).__name__}"
                 )
+            except BaseException:
+                # Anything else (a body that cannot be decoded, a bug): a failure the
+                # breaker must see, or a half-open trial would stay "running" for ever.
+                self.breaker.record_failure()
+                raise
             else:
                 if response.status_code == 429 or response.status_code >= 500:
                     last_error = GatewayUnavailable(

@@ -174,3 +174,32 @@ def test_explicit_succeeded_and_declined_answers_are_outcomes() -> None:
         )
     )
     assert (declined.status, declined.decline_code) == ("declined", "card_declined")
+
+
+def test_an_unexpected_error_in_the_half_open_trial_does_not_jam_the_circuit() -> None:
+    answers = iter(
+        [
+            httpx.Response(503, json={"error": "try later"}),
+            httpx.DecodingError("bad gzip body"),
+            httpx.Response(200, json={**CHARGE, "status": "succeeded"}),
+        ]
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        next_answer = next(answers)
+        if isinstance(next_answer, Exception):
+            raise next_answer
+        return next_answer
+
+    gateway = gateway_answering(answer)
+    gateway.breaker.failure_threshold = 1
+    with pytest.raises(GatewayUnavailable):
+        charge(gateway)
+    assert gateway.breaker.state == CircuitBreaker.OPEN
+    time.sleep(0.6)  # reset_after=0.5: the next call is the trial
+    with pytest.raises(httpx.DecodingError):
+        charge(gateway)
+    assert gateway.breaker.state == CircuitBreaker.OPEN  # the failed trial re-opened it
+    time.sleep(0.6)
+    assert charge(gateway).succeeded
+    assert gateway.breaker.state == CircuitBreaker.CLOSED
