@@ -141,6 +141,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
+        self._warned_for: float | None = None  # the opening already logged
 
     @property
     def state(self) -> str:
@@ -158,6 +159,14 @@ class CircuitBreaker:
             if time.monotonic() - self._opened_at < self.open_seconds or self._trial_running:
                 return False
             self._trial_running = True  # half-open: let exactly one call probe Redis
+            return True
+
+    def first_refusal_since_opening(self) -> bool:
+        """True once per open period, so a refused call can be logged without a flood."""
+        with self._lock:
+            if self._opened_at is None or self._warned_for == self._opened_at:
+                return False
+            self._warned_for = self._opened_at
             return True
 
     def record_success(self) -> None:
@@ -222,26 +231,44 @@ def _call(script: str, keys: list[str], args: list[object]) -> int | None:
     if not enabled():
         return None
     if not breaker.allow():
-        stats.fallbacks += 1
+        _fall_back_while_open()
         return None
     try:
         client, scripts = _client()
         _flush_pending_markers(client)
         result = scripts[script](keys=keys, args=args)
     except (redis.RedisError, OSError) as exc:
-        breaker.record_failure()
-        stats.redis_errors += 1
-        stats.fallbacks += 1
-        metrics.increment("inventory_redis_failures_total", operation=script)
-        logger.warning(
-            "inventory redis %s failed (%s); using the database (breaker %s)",
-            script,
-            type(exc).__name__,
-            breaker.state,
-        )
+        _fall_back_after_error(script, exc)
         return None
     breaker.record_success()
     return int(result)
+
+
+def _fall_back_while_open() -> None:
+    stats.fallbacks += 1
+    metrics.increment("inventory_fallback_total", reason="breaker_open")
+    if breaker.first_refusal_since_opening():
+        logger.warning(
+            "inventory redis breaker open: the database answers alone for up to %.0f s",
+            breaker.open_seconds,
+        )
+
+
+def _fall_back_after_error(operation: str, exc: Exception) -> None:
+    breaker.record_failure()
+    stats.redis_errors += 1
+    stats.fallbacks += 1
+    metrics.increment("inventory_redis_failures_total", operation=operation)
+    reason = (
+        "redis_timeout" if isinstance(exc, redis.TimeoutError | TimeoutError) else "redis_error"
+    )
+    metrics.increment("inventory_fallback_total", reason=reason)
+    logger.warning(
+        "inventory redis %s failed (%s); using the database (breaker %s)",
+        operation,
+        type(exc).__name__,
+        breaker.state,
+    )
 
 
 # Keys that went to the database while Redis could not be asked: marked once it is back,
@@ -332,14 +359,17 @@ def rebuild(
 
 def forget(house_id: int) -> None:
     """Drop a house from Redis (not on sale any more): the database answers alone."""
-    if enabled() and breaker.allow():
-        try:
-            client, _ = _client()
-            client.delete(house_key(house_id), participants_key(house_id))
-            breaker.record_success()
-        except (redis.RedisError, OSError):
-            breaker.record_failure()
-            stats.fallbacks += 1
+    if not enabled():
+        return
+    if not breaker.allow():
+        _fall_back_while_open()
+        return
+    try:
+        client, _ = _client()
+        client.delete(house_key(house_id), participants_key(house_id))
+        breaker.record_success()
+    except (redis.RedisError, OSError) as exc:
+        _fall_back_after_error("forget", exc)
 
 
 @dataclass(frozen=True)
@@ -351,7 +381,10 @@ class Availability:
 
 def read_availability(house_ids: list[int]) -> dict[int, Availability]:
     """Availability from Redis for the given houses; missing or unreachable ones are left out."""
-    if not enabled() or not house_ids or not breaker.allow():
+    if not enabled() or not house_ids:
+        return {}
+    if not breaker.allow():
+        _fall_back_while_open()
         return {}
     try:
         client, _ = _client()
@@ -360,9 +393,8 @@ def read_availability(house_ids: list[int]) -> dict[int, Availability]:
             pipe.hmget(house_key(house_id), "total", "available", "synced_at")
         rows = pipe.execute()
         breaker.record_success()
-    except (redis.RedisError, OSError):
-        breaker.record_failure()
-        stats.fallbacks += 1
+    except (redis.RedisError, OSError) as exc:
+        _fall_back_after_error("read_availability", exc)
         return {}
     found = {}
     for house_id, (total, available, synced_at) in zip(house_ids, rows, strict=True):

@@ -1,5 +1,6 @@
 """Redis really fails (a private server stopped or frozen): the database still decides."""
 
+import logging
 import signal
 import time
 
@@ -7,6 +8,7 @@ import pytest
 import redis as redis_lib
 
 from core import exceptions as domain
+from core import metrics
 from core.health import readiness
 from lottery.models import House
 from reservations import inventory
@@ -15,7 +17,7 @@ from reservations.services import reserve_tickets, sync_inventory
 from tests.private_redis import private_redis
 from tests.reservations.conftest import race
 
-PORT_STOPPED, PORT_FROZEN, PORT_DRIFT = 6391, 6392, 6393
+PORT_STOPPED, PORT_FROZEN, PORT_DRIFT, PORT_FALLBACK = 6391, 6392, 6393, 6394
 
 
 def _available_in_redis(url: str, house_id: int) -> int:
@@ -67,6 +69,38 @@ def test_breaker_stops_asking_a_dead_redis(settings, make_player, make_house) ->
         assert inventory.stats.redis_errors == errors  # open breaker: Redis not even tried
         house.refresh_from_db()
         assert house.tickets_reserved == 8
+
+
+def _fallbacks_counted(reason: str) -> float:
+    series = metrics.series_name("inventory_fallback_total", {"reason": reason})
+    return metrics.snapshot()[0].get(series, 0)
+
+
+def test_fallbacks_are_counted_in_metrics_and_an_open_breaker_is_logged_once(
+    settings, caplog, make_player, make_house
+) -> None:
+    with private_redis(PORT_FALLBACK) as server:
+        settings.REDIS_URL = server.url
+        house = make_house(total_tickets=100)
+        sync_inventory()
+        server.stop()
+        errors_before = _fallbacks_counted("redis_error")
+        for _ in range(inventory.FAILURES_TO_OPEN):
+            reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
+        assert inventory.breaker.state == "open"
+        assert _fallbacks_counted("redis_error") == errors_before + inventory.FAILURES_TO_OPEN
+        open_before = _fallbacks_counted("breaker_open")
+        caplog.clear()
+
+        with caplog.at_level(logging.WARNING, logger="reservations.inventory"):
+            for _ in range(3):
+                reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
+
+        assert _fallbacks_counted("breaker_open") == open_before + 3
+        warnings = [r.getMessage() for r in caplog.records if r.name == "reservations.inventory"]
+        assert len(warnings) == 1 and warnings[0].startswith("inventory redis breaker open")
+        house.refresh_from_db()
+        assert house.tickets_reserved == inventory.FAILURES_TO_OPEN + 3
 
 
 def test_breaker_closes_again_once_redis_is_back(settings, make_player, make_house) -> None:
