@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from lottery.models import Ticket
 from reservations.models import Reservation
 
 
@@ -54,5 +55,7 @@ class ReservationSerializer(serializers.ModelSerializer):
         return reservation.promotion.code if reservation.promotion_id else None
 
     def get_tickets(self, reservation: Reservation) -> list[int]:
-        """Ticket numbers once the purchase completed (prefetched by the selector)."""
-        return sorted(t.ticket_number for t in reservation.tickets.all())
+        """Numbers of the purchase's valid tickets (prefetched); refunded ones no longer count."""
+        return sorted(
+            t.ticket_number for t in reservation.tickets.all() if t.status == Ticket.Status.ACTIVE
+        )

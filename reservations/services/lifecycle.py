@@ -79,8 +79,9 @@ def release_holds(*, house_id: int, holds: list[Hold], counter: str = "tickets_r
     if not updated:
         raise domain.InvalidState(f"Counters of house {house_id} are inconsistent.")
     _release_promotions([hold.id for hold in holds if hold.promotion_id])
-    if counter == "tickets_reserved":
-        transaction.on_commit(lambda: _return_to_redis(house_id, quantity, gone))
+    # Reserved or sold, the tickets are back on sale and the players who hold
+    # nothing else leave the participant set: Redis learns both once committed.
+    transaction.on_commit(lambda: _return_to_redis(house_id, quantity, gone))
 
 
 def _release_promotions(reservation_ids: list[uuid.UUID]) -> None:

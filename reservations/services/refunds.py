@@ -21,11 +21,13 @@ from core import failpoints, outbox
 from lottery.models import House, Ticket
 from payments import services as payments
 from payments.models import Payment, Refund
-from reservations import inventory
 from reservations.models import Reservation
 from reservations.services.lifecycle import Hold, release_holds
 
 logger = logging.getLogger(__name__)
+
+# failure_code of a completed purchase refunded by staff or a cancelled lottery.
+PURCHASE_REFUNDED = "purchase_refunded"
 
 
 def open_purchase_refund(
@@ -151,13 +153,9 @@ def _release_purchase(reservation: Reservation) -> None:
                 f"Reservation {reservation.pk} has {refunded} active tickets."
             )
         Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.COMPLETED).update(
-            status=Reservation.Status.REFUNDED, updated_at=now
+            status=Reservation.Status.REFUNDED, failure_code=PURCHASE_REFUNDED, updated_at=now
         )
         release_holds(house_id=reservation.house_id, holds=[hold], counter="tickets_sold")
-        # Sold tickets back on sale: Redis learns it once committed (a no-op off sale).
-        transaction.on_commit(
-            lambda: inventory.adjust(house_id=reservation.house_id, delta=reservation.quantity)
-        )
     else:
         logger.error(
             "refund settled for reservation %s in status %s", reservation.pk, reservation.status

@@ -125,6 +125,20 @@ def test_refund_purchase_refunds_tickets_and_sold_counter_once(player, house) ->
     call_command("check_integrity")
 
 
+def test_a_sandbox_payment_is_refunded_by_sandbox_after_the_gateway_setting_changed(
+    player, house, switch_to_http_gateway
+) -> None:
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    switch_to_http_gateway()
+    refund = refund_purchase(reservation=reservation, reason="lottery cancelled")
+    refund.refresh_from_db()
+    reservation.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED, refund.last_error
+    assert reservation.status == Reservation.Status.REFUNDED
+    assert SandboxLedgerEntry.objects.filter(kind="refund").count() == 1
+
+
 def test_tickets_stay_active_until_a_staff_refund_succeeds(player, house, settings) -> None:
     settings.SANDBOX_REFUND_FAILURES = 1
     reservation = reserve(player, house, 2)
@@ -199,3 +213,30 @@ def test_refunds_never_exceed_the_payment_even_when_raced(player, house) -> None
     # And the database itself refuses more, whatever the Python says.
     with pytest.raises(IntegrityError), transaction.atomic():
         Payment.objects.filter(pk=payment.pk).update(refunded_total=payment.amount + 1)
+
+
+def test_a_refunded_purchase_says_why_and_lists_no_valid_tickets(player, house) -> None:
+    from tests.conftest import client_for
+
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    refund_purchase(reservation=reservation, reason="staff refund")
+    detail = client_for(player).get(f"/api/v1/reservations/{reservation.pk}/").json()
+    assert detail["status"] == "refunded"
+    assert detail["failure_code"] == "purchase_refunded"
+    assert detail["tickets"] == []
+
+
+def test_a_refund_frees_the_players_place_under_the_cap_in_redis(
+    player, make_player, make_house
+) -> None:
+    from reservations.services import reserve_tickets, sync_inventory
+
+    house = make_house(participant_cap=1)
+    sync_inventory()
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    refund_purchase(reservation=reservation, reason="staff refund")
+    # The only place is free again: Redis must not turn the next player away.
+    newcomer = reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
+    assert newcomer.status == 201
