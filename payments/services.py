@@ -76,7 +76,7 @@ def charge_payment(*, payment: Payment) -> Payment:
             currency=payment.currency,
         )
     else:
-        result = get_gateway().charge(
+        result = get_gateway(payment.gateway).charge(
             amount=payment.amount,
             currency=payment.currency,
             token=payment.payment_token,
@@ -109,7 +109,7 @@ def look_up_charge(*, payment: Payment) -> ChargeResult | None:
     Raises ``GatewayTimeout`` when the gateway reports a charge for another amount or
     currency than this payment's: that is not an outcome we can record.
     """
-    charge = get_gateway().get_status(idempotency_key=payment.idempotency_key)
+    charge = get_gateway(payment.gateway).get_status(idempotency_key=payment.idempotency_key)
     if charge is not None and (
         (charge.amount is not None and charge.amount != payment.amount)
         or (charge.currency and charge.currency != payment.currency)
@@ -174,7 +174,7 @@ def call_refund_gateway(*, refund_id: int) -> tuple[Refund, bool, str]:
     if payment.gateway_reference == "free":
         return refund, True, ""
     try:
-        result = get_gateway().refund(
+        result = get_gateway(payment.gateway).refund(
             charge_reference=payment.gateway_reference,
             amount=refund.amount,
             currency=payment.currency,

@@ -26,8 +26,20 @@ __all__ = [
 ]
 
 
-def get_gateway() -> PaymentGateway:
-    return _gateway_for(settings.PAYMENT_GATEWAY, settings.PAYMENT_SERVICE_URL)
+GATEWAY_NAMES = ("sandbox", "http")
+
+
+def get_gateway(name: str | None = None) -> PaymentGateway:
+    """The gateway called ``name`` (a payment's stored ``gateway``), else the configured one.
+
+    A payment is always charged, looked up and refunded where it was made, even
+    after ``PAYMENT_GATEWAY`` changed.
+    """
+    if name is None:
+        return _gateway_for(settings.PAYMENT_GATEWAY, settings.PAYMENT_SERVICE_URL)
+    if name not in GATEWAY_NAMES:
+        raise GatewayRejected(f"unknown payment gateway {name!r}")
+    return _gateway_for(name, settings.PAYMENT_SERVICE_URL)
 
 
 @cache

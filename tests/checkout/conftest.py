@@ -73,3 +73,14 @@ def no_task_runs() -> Iterator[None]:
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def switch_to_http_gateway(settings: object) -> Callable[[], None]:
+    """Later switch PAYMENT_GATEWAY to http, at a port where nothing listens (127.0.0.1)."""
+
+    def switch() -> None:
+        settings.PAYMENT_GATEWAY = "http"
+        settings.PAYMENT_SERVICE_URL = "http://127.0.0.1:18197"
+
+    return switch

@@ -149,6 +149,16 @@ def test_a_failing_stuck_checkout_does_not_stop_recovery_of_the_next(player, mak
     assert poisoned.status == Reservation.Status.PROCESSING
 
 
+def test_recovery_asks_the_gateway_the_payment_was_made_with(
+    player, house, switch_to_http_gateway
+) -> None:
+    reservation = checkout(player, reserve(player, house, 2), "tok_timeout")
+    switch_to_http_gateway()
+    assert recover_stuck_checkouts(older_than=timedelta(0)) == {Reservation.Status.COMPLETED: 1}
+    reservation.refresh_from_db()
+    assert numbers_of(reservation) == [1, 2] and charges() == 1
+
+
 def test_recovery_fails_a_checkout_the_gateway_never_charged(player, house) -> None:
     reservation = checkout(player, reserve(player, house, 2), "tok_unavailable")
     assert reservation.status == Reservation.Status.PROCESSING
