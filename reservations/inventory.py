@@ -45,12 +45,14 @@ class Gate(IntEnum):
     UNAVAILABLE = -9  # Redis down, slow or the breaker is open
 
 
-# KEYS: hash, participant set, idempotency marker. ARGV: quantity, user id, marker ttl.
+# KEYS: hash, participant set, idempotency marker (absent without a key).
+# ARGV: quantity, user id, marker ttl.
 _RESERVE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return -3 end
+local marker = KEYS[3]
+if marker and redis.call('EXISTS', marker) == 1 then return -3 end
 local available = redis.call('HGET', KEYS[1], 'available')
 if not available then
-  redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+  if marker then redis.call('SET', marker, '1', 'EX', ARGV[3]) end
   return -1
 end
 local quantity = tonumber(ARGV[1])
@@ -60,7 +62,7 @@ local cap = tonumber(redis.call('HGET', KEYS[1], 'cap') or '0')
 if member == 0 and cap > 0 and redis.call('SCARD', KEYS[2]) >= cap then return -2 end
 redis.call('HINCRBY', KEYS[1], 'available', -quantity)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+if marker then redis.call('SET', marker, '1', 'EX', ARGV[3]) end
 if member == 0 then
   redis.call('SADD', KEYS[2], ARGV[2])
   return 1
@@ -289,18 +291,14 @@ def _flush_pending_markers(client: redis.Redis) -> None:
 
 
 def try_reserve(*, house_id: int, user_id: int, quantity: int, idempotency_key: str | None) -> Gate:
-    marker = idempotency_marker_key(user_id, idempotency_key or "")
+    keys = [house_key(house_id), participants_key(house_id)]
     ttl = int(settings.IDEMPOTENCY_KEY_TTL.total_seconds())
-    if not idempotency_key:
-        marker = marker + ":none"  # no key: a fresh marker that never matches
-        ttl = 1
-    result = _call(
-        "reserve",
-        [house_key(house_id), participants_key(house_id), marker],
-        [quantity, user_id, ttl],
-    )
+    marker = idempotency_marker_key(user_id, idempotency_key) if idempotency_key else None
+    if marker:  # without a key there is nothing to replay, so nothing to mark
+        keys.append(marker)
+    result = _call("reserve", keys, [quantity, user_id, ttl])
     if result is None:
-        if idempotency_key and enabled():
+        if marker and enabled():
             _pending_markers.append((marker, ttl))
         return Gate.UNAVAILABLE
     return Gate(result)
