@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -48,7 +48,9 @@ def start_checkout(
     eligible_player(player)
     now = timezone.now()
     with transaction.atomic():
+        # One statement: the house must be on sale now, or nobody is charged.
         moved = Reservation.objects.filter(
+            _house_on_sale(now, prefix="house__"),
             pk=reservation_id,
             user_id=player.pk,
             status=Reservation.Status.PENDING,
@@ -58,11 +60,13 @@ def start_checkout(
         if reservation is None:
             raise domain.NotFound()
         if not moved:
-            if reservation.status == Reservation.Status.PENDING:
+            if reservation.status != Reservation.Status.PENDING:
+                raise domain.InvalidState(
+                    f"The reservation is {reservation.status}; only a pending one can be paid."
+                )
+            if reservation.expires_at <= now:
                 raise domain.InvalidState("The reservation has expired.")
-            raise domain.InvalidState(
-                f"The reservation is {reservation.status}; only a pending one can be paid."
-            )
+            raise domain.SalesClosed()
         payments.create_checkout_payment(reservation=reservation, payment_token=payment_token)
         transaction.on_commit(lambda: enqueue_checkout(reservation.pk), robust=True)
     return reservation
@@ -117,10 +121,24 @@ def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -
         return Reservation.Status.COMPLETED
 
 
+def _house_on_sale(now: datetime, *, prefix: str = "") -> Q:
+    """Active, not deleted, and ``now`` within ``[sales_start_at, sales_end_at)``."""
+    return Q(
+        **{
+            f"{prefix}status": House.Status.ACTIVE,
+            f"{prefix}deleted_at__isnull": True,
+            f"{prefix}sales_start_at__lte": now,
+            f"{prefix}sales_end_at__gt": now,
+        }
+    )
+
+
 def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str:
     """Re-validated after the charge: the house may have closed or the player been banned."""
     if house.deleted_at is not None or house.status != House.Status.ACTIVE:
         return "house_not_on_sale"
+    if not house.sales_start_at <= timezone.now() < house.sales_end_at:
+        return "sales_closed"
     profile = (
         PlayerProfile.objects.select_related("user").filter(user_id=reservation.user_id).first()
     )

@@ -84,3 +84,27 @@ def switch_to_http_gateway(settings: object) -> Callable[[], None]:
         settings.PAYMENT_SERVICE_URL = "http://127.0.0.1:18197"
 
     return switch
+
+
+def checkout_closing_the_house_meanwhile(
+    player: AbstractBaseUser,
+    reservation: Reservation,
+    token: str = "tok_ok",
+    **house_changes: object,
+) -> Reservation:
+    """Start the checkout (the house is on sale), change the house while the payment is
+    in flight (default: paused), then run the checkout task: paid, but not issuable."""
+    from payments.tasks import process_checkout
+    from reservations.services.checkout import start_checkout
+
+    celery_app.conf.task_always_eager = False
+    try:
+        start_checkout(player=player, reservation_id=reservation.pk, payment_token=token)
+    finally:
+        celery_app.conf.task_always_eager = True
+    House.objects.filter(pk=reservation.house_id).update(
+        **(house_changes or {"status": House.Status.PAUSED})
+    )
+    process_checkout.delay(str(reservation.pk))
+    reservation.refresh_from_db()
+    return reservation

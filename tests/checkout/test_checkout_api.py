@@ -1,7 +1,9 @@
 """The checkout endpoint's contract: 202, Idempotency-Key, problem JSON, polling the result."""
 
 import pytest
+from django.utils import timezone
 
+from lottery.models import House
 from payments.models import Payment, SandboxLedgerEntry
 from tests.checkout.conftest import reserve
 from tests.conftest import client_for
@@ -52,6 +54,17 @@ def test_a_second_checkout_with_another_key_is_invalid_state(player, house) -> N
     )
     assert response.status_code == 409
     assert response.json()["code"] == "invalid_state"
+
+
+def test_checkout_after_sales_ended_is_409_sales_closed_and_charges_nothing(player, house) -> None:
+    reservation = reserve(player, house, 1)
+    House.objects.filter(pk=house.pk).update(sales_end_at=timezone.now())
+    response = client_for(player).post(
+        url(reservation.pk), {"payment_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "sales_closed"
+    assert not Payment.objects.exists() and not SandboxLedgerEntry.objects.exists()
 
 
 def test_checkout_requires_an_idempotency_key_and_a_token(player, house) -> None:

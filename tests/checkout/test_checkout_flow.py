@@ -14,7 +14,7 @@ from payments.models import Payment, SandboxLedgerEntry
 from payments.tasks import process_checkout
 from reservations.models import Reservation
 from reservations.services.checkout import recover_stuck_checkouts, start_checkout
-from tests.checkout.conftest import reserve
+from tests.checkout.conftest import checkout_closing_the_house_meanwhile, reserve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
 
@@ -210,9 +210,7 @@ def start_checkout_without_running(player, reservation: Reservation) -> None:
 
 
 def test_house_paused_during_payment_refunds_and_keeps_inventory_until_then(player, house) -> None:
-    reservation = reserve(player, house, 2)
-    House.objects.filter(pk=house.pk).update(status=House.Status.PAUSED)
-    reservation = checkout(player, reservation)
+    reservation = checkout_closing_the_house_meanwhile(player, reserve(player, house, 2))
     assert reservation.status == Reservation.Status.REFUNDED
     assert reservation.failure_code == "house_not_on_sale"
     payment = Payment.objects.get(reservation=reservation)
@@ -221,6 +219,39 @@ def test_house_paused_during_payment_refunds_and_keeps_inventory_until_then(play
     house.refresh_from_db()
     assert (house.tickets_sold, house.tickets_reserved) == (0, 0)
     call_command("check_integrity")
+
+
+def test_sales_ended_during_payment_refunds_instead_of_issuing(player, house) -> None:
+    reservation = checkout_closing_the_house_meanwhile(
+        player, reserve(player, house, 2), sales_end_at=timezone.now()
+    )
+    assert (reservation.status, reservation.failure_code) == ("refunded", "sales_closed")
+    assert not Ticket.objects.exists()
+    house.refresh_from_db()
+    assert (house.tickets_sold, house.tickets_reserved) == (0, 0)
+    call_command("check_integrity")
+
+
+@pytest.mark.parametrize(
+    "closed",
+    [
+        {"status": House.Status.PAUSED},
+        {"deleted_at": timezone.now()},
+        {"sales_end_at": timezone.now()},
+        {"sales_start_at": timezone.now() + HOUR, "sales_end_at": timezone.now() + 2 * HOUR},
+    ],
+    ids=["paused", "deleted", "sales_ended", "sales_not_started"],
+)
+def test_checkout_of_a_house_not_on_sale_is_refused_before_any_charge(
+    player, house, closed
+) -> None:
+    reservation = reserve(player, house, 2)
+    House.objects.filter(pk=house.pk).update(**closed)
+    with pytest.raises(domain.SalesClosed):
+        start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.PENDING
+    assert not Payment.objects.exists() and charges() == 0
 
 
 def test_recovery_and_refund_retries_run_by_hand_as_commands(player, house) -> None:

@@ -169,12 +169,17 @@ def test_worker_killed_after_the_charge_ends_with_one_charge_and_one_ticket_set(
     call_command("check_integrity")
 
 
-def test_worker_killed_after_the_refund_ends_with_one_refund(player, house, worker) -> None:
+def test_worker_killed_after_the_refund_ends_with_one_refund(player, house, request) -> None:
     failpoints.arm("refund.after_gateway", action="crash", times=1)
     client = client_for(player)
     reservation_id = reserve_via_api(client, house, 2)
+    celery_app.conf.task_always_eager = False  # the message waits in the broker
+    try:
+        checkout_via_api(client, reservation_id, "tok_ok")
+    finally:
+        celery_app.conf.task_always_eager = True
     House.objects.filter(pk=house.pk).update(status=House.Status.PAUSED)  # paid, not issuable
-    checkout_via_api(client, reservation_id, "tok_ok")
+    worker = request.getfixturevalue("worker")  # only now is the checkout task run
     body = poll(client, reservation_id, worker)
     assert (body["status"], body["failure_code"]) == ("refunded", "house_not_on_sale")
     assert "signal 9" in worker.read_text() or "WorkerLostError" in worker.read_text()

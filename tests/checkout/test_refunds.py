@@ -13,18 +13,14 @@ from payments.models import Payment, Refund, SandboxLedgerEntry
 from reservations.models import Reservation
 from reservations.services.checkout import start_checkout
 from reservations.services.refunds import refund_purchase, retry_due_refunds
-from tests.checkout.conftest import reserve
+from tests.checkout.conftest import checkout_closing_the_house_meanwhile, reserve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
 
 
 def paid_but_not_issuable(player, house: House, quantity: int, token: str) -> Reservation:
-    """The house is paused after the reservation: the charge succeeds, issuing cannot."""
-    reservation = reserve(player, house, quantity)
-    House.objects.filter(pk=house.pk).update(status=House.Status.PAUSED)
-    start_checkout(player=player, reservation_id=reservation.pk, payment_token=token)
-    reservation.refresh_from_db()
-    return reservation
+    """The house is paused during the payment: the charge succeeds, issuing cannot."""
+    return checkout_closing_the_house_meanwhile(player, reserve(player, house, quantity), token)
 
 
 def make_due(refund: Refund) -> None:
