@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints, outbox
+from core import failpoints, metrics, outbox
 from payments.gateways import (
     ChargeResult,
     GatewayError,
@@ -98,9 +98,38 @@ def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
     else:
         changes["status"] = Payment.Status.FAILED
         changes["decline_code"] = result.decline_code or "payment_declined"
-    Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(**changes)
-    # Read back: a concurrent run (duplicate message, recovery) may have recorded it first.
-    return Payment.objects.get(pk=payment_id)
+    with transaction.atomic():
+        recorded = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+            **changes
+        )
+        # Read back: a concurrent run (duplicate message, recovery) may have recorded it first.
+        payment = Payment.objects.get(pk=payment_id)
+        if not recorded and result.succeeded and payment.status == Payment.Status.FAILED:
+            _report_charge_after_abandonment(payment=payment, result=result)
+    return payment
+
+
+def _report_charge_after_abandonment(*, payment: Payment, result: ChargeResult) -> None:
+    """Money taken for a payment recovery already failed: staff must refund it by hand.
+
+    Only possible when the gateway records a charge more than CHECKOUT_STUCK_AFTER
+    after it was asked for; the reservation is gone, so nothing can be issued.
+    """
+    logger.error(
+        "payment %s was charged (%s) after it had been abandoned as never charged",
+        payment.pk,
+        result.reference,
+    )
+    metrics.increment("payments_charged_after_abandonment_total")
+    outbox.emit(
+        "payment.needs_attention",
+        {
+            "payment_id": payment.pk,
+            "reservation_id": payment.reservation_id,
+            "gateway_reference": result.reference,
+            "reason": "charged_after_abandonment",
+        },
+    )
 
 
 def look_up_charge(*, payment: Payment) -> ChargeResult | None:

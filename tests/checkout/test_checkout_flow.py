@@ -265,3 +265,25 @@ def test_recovery_and_refund_retries_run_by_hand_as_commands(player, house) -> N
 def test_the_card_token_is_not_kept_after_the_charge(player, house) -> None:
     reservation = checkout(player, reserve(player, house, 1))
     assert Payment.objects.get(reservation=reservation).payment_token == ""
+
+
+def test_a_charge_landing_after_recovery_abandoned_the_payment_alerts_staff(
+    player, house, no_task_runs
+) -> None:
+    from payments.gateways import ChargeResult
+    from payments.services import record_charge_result
+
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    # Never charged as far as recovery can tell: it fails the checkout.
+    recover_stuck_checkouts(older_than=timedelta(0), now=timezone.now() + timedelta(seconds=1))
+    payment = Payment.objects.get()
+    assert payment.status == Payment.Status.FAILED
+    # Then the gateway's late charge is recorded.
+    late = ChargeResult(
+        status=ChargeResult.SUCCEEDED, reference="ch_late", amount=payment.amount, currency="EUR"
+    )
+    assert record_charge_result(payment_id=payment.pk, result=late).status == "failed"
+    alert = OutboxEvent.objects.get(event_type="payment.needs_attention")
+    assert alert.payload["gateway_reference"] == "ch_late"
+    assert alert.payload["reason"] == "charged_after_abandonment"
