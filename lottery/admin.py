@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from core import exceptions as domain
 from lottery import services
-from lottery.models import House, Promotion
+from lottery.models import House, PlayerProfile, Promotion
 
 HOUSE_COUNTERS = (
     "tickets_sold",
@@ -130,3 +130,45 @@ class PromotionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Promotion | None = None) -> bool:
         return False  # deactivate instead: redemptions keep referring to it
+
+
+@admin.register(PlayerProfile)
+class PlayerProfileAdmin(admin.ModelAdmin):
+    """Staff verify, suspend or ban players; the service drops their cached credentials."""
+
+    list_display = ("user", "is_verified", "account_status", "created_at")
+    list_filter = ("is_verified", "account_status")
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+    fields = ("user", "is_verified", "account_status", "created_at", "updated_at")
+    readonly_fields = ("user", "created_at", "updated_at")
+    actions = ["verify", "suspend"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # every user gets a profile when created
+
+    def has_delete_permission(self, request: HttpRequest, obj: PlayerProfile | None = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: PlayerProfile, form: object, change: bool
+    ) -> None:
+        services.set_account_status(
+            profile=obj, account_status=obj.account_status, is_verified=obj.is_verified
+        )
+
+    @admin.action(description="Verify the selected players")
+    def verify(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for profile in queryset:
+            services.set_account_status(
+                profile=profile, account_status=profile.account_status, is_verified=True
+            )
+
+    @admin.action(description="Suspend the selected players")
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for profile in queryset:
+            services.set_account_status(
+                profile=profile,
+                account_status=PlayerProfile.AccountStatus.SUSPENDED,
+                is_verified=profile.is_verified,
+            )

@@ -191,3 +191,36 @@ def test_me_answers_exactly_the_documented_player_shape(player):
         JSONRenderer().render(PlayerSerializer(player_with_profile(player.pk)).data)
     )
     assert client_for(player).get("/api/v1/me/").json() == documented
+
+
+@pytest.fixture
+def staff_client(make_player):
+    from django.test import Client
+
+    staff = make_player(is_staff=True)
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.django_db
+def test_staff_verify_and_suspend_players_in_the_admin(staff_client, make_player):
+    carol = make_player(is_verified=False)
+    profile = carol.player_profile
+    page = staff_client.get(f"/admin/lottery/playerprofile/{profile.pk}/change/")
+    assert page.status_code == 200
+    response = staff_client.post(
+        f"/admin/lottery/playerprofile/{profile.pk}/change/",
+        {"is_verified": "on", "account_status": "active"},
+    )
+    assert response.status_code == 302
+    assert eligible_player(carol).is_verified
+
+    staff_client.post(
+        "/admin/lottery/playerprofile/",
+        {"action": "suspend", "_selected_action": [profile.pk]},
+    )
+    with pytest.raises(domain.AccountSuspended):
+        eligible_player(carol)
