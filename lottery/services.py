@@ -154,18 +154,23 @@ def house_edit_errors(
     return errors
 
 
+def _validation_failed(exc: DjangoValidationError) -> domain.ValidationFailed:
+    """A model's ``full_clean`` errors as the API's ``errors[]``."""
+    return domain.ValidationFailed(
+        [
+            {"field": field, "code": "invalid", "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    )
+
+
 def save_house(*, house: House) -> House:
     """Create or edit a house's descriptive fields and limits; counters are never set here."""
     try:
         house.full_clean(exclude=["tickets_sold", "tickets_reserved", "participants_count"])
     except DjangoValidationError as exc:
-        raise domain.ValidationFailed(
-            [
-                {"field": field, "code": "invalid", "message": message}
-                for field, messages in exc.message_dict.items()
-                for message in messages
-            ]
-        ) from None
+        raise _validation_failed(exc) from None
     errors = house_edit_errors(
         house_id=house.pk,
         total_tickets=house.total_tickets,
@@ -230,13 +235,7 @@ def save_promotion(*, promotion: Promotion) -> Promotion:
     try:
         promotion.full_clean(exclude=["times_redeemed"])
     except DjangoValidationError as exc:
-        raise domain.ValidationFailed(
-            [
-                {"field": field, "code": "invalid", "message": message}
-                for field, messages in exc.message_dict.items()
-                for message in messages
-            ]
-        ) from None
+        raise _validation_failed(exc) from None
     if promotion.pk is None:
         promotion.save()
     else:

@@ -5,6 +5,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -64,4 +65,20 @@ def client_for(user: User) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def staff(make_player: Callable[..., User]) -> User:
+    """A superuser staff member, as those who run the admin console."""
+    user = make_player(is_staff=True)
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return user
+
+
+@pytest.fixture
+def staff_client(staff: User) -> Client:
+    client = Client()
+    client.force_login(staff)
     return client

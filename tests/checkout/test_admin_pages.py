@@ -13,16 +13,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_staff_can_open_payments_refunds_ledger_outbox_and_dead_letters(
-    player, make_player, house, client
+    player, house, staff_client
 ) -> None:
     reservation = reserve(player, house, 1)
     start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
     refund_purchase(reservation=reservation, reason="staff")
     DeadLetter.objects.create(task_name="x", exception_type="E", last_error="boom")
-    staff = make_player(is_staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
+    client = staff_client
     for model in (Payment, Refund, SandboxLedgerEntry, OutboxEvent, DeadLetter):
         meta = model._meta
         listing = client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))

@@ -62,7 +62,7 @@ def test_refund_failing_twice_releases_inventory_only_after_it_succeeds(
 
 
 def test_refund_that_always_fails_ends_in_needs_attention_visible_to_staff(
-    player, make_player, house, settings, client
+    player, house, settings, staff_client
 ) -> None:
     settings.REFUND_MAX_ATTEMPTS = 3
     reservation = paid_but_not_issuable(player, house, 2, "tok_refund_always_fails")
@@ -80,11 +80,9 @@ def test_refund_that_always_fails_ends_in_needs_attention_visible_to_staff(
     assert held(house)[0] == 2  # the inventory stays held: the money is not back
     assert OutboxEvent.objects.filter(event_type="refund.needs_attention").count() == 1
 
-    staff = make_player(is_staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
-    page = client.get(reverse("admin:payments_refund_changelist"), {"status": "needs_attention"})
+    page = staff_client.get(
+        reverse("admin:payments_refund_changelist"), {"status": "needs_attention"}
+    )
     assert page.status_code == 200
     assert f">{refund.pk}<" in page.content.decode()
 
@@ -153,13 +151,10 @@ def test_tickets_stay_active_until_a_staff_refund_succeeds(player, house, settin
     call_command("check_integrity")
 
 
-def test_staff_refund_a_purchase_from_the_admin(player, make_player, house, client) -> None:
+def test_staff_refund_a_purchase_from_the_admin(player, house, staff, staff_client) -> None:
     reservation = reserve(player, house, 2)
     start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
-    staff = make_player(is_staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
+    client = staff_client
     payment = Payment.objects.get()
     response = client.post(
         reverse("admin:payments_payment_changelist"),

@@ -193,18 +193,6 @@ def test_me_answers_exactly_the_documented_player_shape(player):
     assert client_for(player).get("/api/v1/me/").json() == documented
 
 
-@pytest.fixture
-def staff_client(make_player):
-    from django.test import Client
-
-    staff = make_player(is_staff=True)
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
 @pytest.mark.django_db
 def test_staff_verify_and_suspend_players_in_the_admin(staff_client, make_player):
     carol = make_player(is_verified=False)

@@ -4,20 +4,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.test import Client
 
 from lottery.models import House, Promotion
 from tests.reservations.conftest import create_house, create_promotion
-
-
-@pytest.fixture
-def staff_client(make_player) -> Client:
-    user = make_player(is_staff=True)
-    user.is_superuser = True
-    user.save(update_fields=["is_superuser"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_admin_pages_open_for_staff(staff_client, db) -> None:

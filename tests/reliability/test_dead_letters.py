@@ -74,13 +74,10 @@ def test_replay_dead_letters_command_requeues_the_task() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_staff_requeue_from_the_admin(make_player, client) -> None:
+def test_staff_requeue_from_the_admin(staff, staff_client) -> None:
     fail_for_good()
     runs["healthy"] = True
-    staff = make_player(is_staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
+    client = staff_client
     letter = DeadLetter.objects.get()
     response = client.post(
         reverse("admin:core_deadletter_changelist"),
