@@ -1,16 +1,14 @@
 """GET /api/v1/me/tickets/: one's own tickets only, paginated, in constant queries."""
 
 import uuid
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from lottery.models import House
 from reservations.services import reserve_tickets
 from reservations.services.checkout import start_checkout
 from tests.conftest import client_for
+from tests.reservations.conftest import create_house
 
 
 @pytest.fixture
@@ -31,18 +29,7 @@ def buy(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def house(db) -> House:
-    now = timezone.now()
-    return House.objects.create(
-        title="Canal house",
-        city="Utrecht",
-        property_value=Decimal("400000"),
-        ticket_price=Decimal("5.00"),
-        total_tickets=1000,
-        max_tickets_per_purchase=20,
-        status=House.Status.ACTIVE,
-        sales_start_at=now - timedelta(hours=1),
-        sales_end_at=now + timedelta(days=3),
-    )
+    return create_house(title="Canal house", max_tickets_per_purchase=20, total_tickets=1000)
 
 
 @pytest.mark.django_db
