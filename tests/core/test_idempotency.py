@@ -160,3 +160,23 @@ def test_same_key_while_first_request_runs_is_in_progress(player):
     third = post(client_for(player), {"block": True})
     assert third.status_code == 201
     assert third["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_a_claim_abandoned_by_a_dead_request_is_taken_over(player_client, player):
+    from core.idempotency import request_fingerprint
+
+    body = b'{"a": 1}'
+    IdempotencyRecord.objects.create(
+        user=player,
+        key="key-1",
+        fingerprint=request_fingerprint("POST", URL, body),
+        created_at=timezone.now() - timedelta(minutes=6),
+        expires_at=timezone.now() + timedelta(hours=23),
+    )
+    response = player_client.post(
+        URL, data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="key-1"
+    )
+    assert response.status_code == 201
+    assert len(calls) == 1
+    assert IdempotencyRecord.objects.get().status == IdempotencyRecord.Status.COMPLETED

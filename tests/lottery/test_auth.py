@@ -212,3 +212,17 @@ def test_staff_verify_and_suspend_players_in_the_admin(staff_client, make_player
     )
     with pytest.raises(domain.AccountSuspended):
         eligible_player(carol)
+
+
+@pytest.mark.django_db
+def test_token_auth_falls_back_to_the_database_when_the_cache_is_unreachable(player, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    response = client_for(player).get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.json()["username"] == player.username
