@@ -14,11 +14,9 @@ while, and callers take the database path (logged and counted).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -41,20 +39,13 @@ class Gate(IntEnum):
     SOLD_OUT = 0
     UNKNOWN_HOUSE = -1  # no hash: the database decides alone
     CAP_REACHED = -2
-    KEY_SEEN = -3  # this Idempotency-Key went to the database before: let it replay
     UNAVAILABLE = -9  # Redis down, slow or the breaker is open
 
 
-# KEYS: hash, participant set, idempotency marker (absent without a key).
-# ARGV: quantity, user id, marker ttl.
+# KEYS: hash, participant set. ARGV: quantity, user id.
 _RESERVE = """
-local marker = KEYS[3]
-if marker and redis.call('EXISTS', marker) == 1 then return -3 end
 local available = redis.call('HGET', KEYS[1], 'available')
-if not available then
-  if marker then redis.call('SET', marker, '1', 'EX', ARGV[3]) end
-  return -1
-end
+if not available then return -1 end
 local quantity = tonumber(ARGV[1])
 if tonumber(available) < quantity then return 0 end
 local member = redis.call('SISMEMBER', KEYS[2], ARGV[2])
@@ -62,7 +53,6 @@ local cap = tonumber(redis.call('HGET', KEYS[1], 'cap') or '0')
 if member == 0 and cap > 0 and redis.call('SCARD', KEYS[2]) >= cap then return -2 end
 redis.call('HINCRBY', KEYS[1], 'available', -quantity)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-if marker then redis.call('SET', marker, '1', 'EX', ARGV[3]) end
 if member == 0 then
   redis.call('SADD', KEYS[2], ARGV[2])
   return 1
@@ -125,10 +115,6 @@ def house_key(house_id: int) -> str:
 
 def participants_key(house_id: int) -> str:
     return f"inv:house:{house_id}:participants"
-
-
-def idempotency_marker_key(user_id: int, key: str) -> str:
-    return f"inv:idem:{user_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 class CircuitBreaker:
@@ -236,8 +222,7 @@ def _call(script: str, keys: list[str], args: list[object]) -> int | None:
         _fall_back_while_open()
         return None
     try:
-        client, scripts = _client()
-        _flush_pending_markers(client)
+        _redis, scripts = _client()
         result = scripts[script](keys=keys, args=args)
     except (redis.RedisError, OSError) as exc:
         _fall_back_after_error(script, exc)
@@ -273,35 +258,11 @@ def _fall_back_after_error(operation: str, exc: Exception) -> None:
     )
 
 
-# Keys that went to the database while Redis could not be asked: marked once it is back,
-# so their retries replay instead of meeting a Redis sold-out answer (per process, bounded).
-_pending_markers: deque[tuple[str, int]] = deque(maxlen=10_000)
-
-
-def _flush_pending_markers(client: redis.Redis) -> None:
-    if not _pending_markers:
-        return
-    batch = list(_pending_markers)
-    pipe = client.pipeline(transaction=False)
-    for marker, ttl in batch:
-        pipe.set(marker, "1", ex=ttl)
-    pipe.execute()  # raises like any other Redis failure: the markers stay queued
-    for _ in batch:
-        _pending_markers.popleft()
-
-
-def try_reserve(*, house_id: int, user_id: int, quantity: int, idempotency_key: str | None) -> Gate:
-    keys = [house_key(house_id), participants_key(house_id)]
-    ttl = int(settings.IDEMPOTENCY_KEY_TTL.total_seconds())
-    marker = idempotency_marker_key(user_id, idempotency_key) if idempotency_key else None
-    if marker:  # without a key there is nothing to replay, so nothing to mark
-        keys.append(marker)
-    result = _call("reserve", keys, [quantity, user_id, ttl])
-    if result is None:
-        if marker and enabled():
-            _pending_markers.append((marker, ttl))
-        return Gate.UNAVAILABLE
-    return Gate(result)
+def try_reserve(*, house_id: int, user_id: int, quantity: int) -> Gate:
+    result = _call(
+        "reserve", [house_key(house_id), participants_key(house_id)], [quantity, user_id]
+    )
+    return Gate.UNAVAILABLE if result is None else Gate(result)
 
 
 def adjust(

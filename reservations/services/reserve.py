@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core.errors import PROBLEM_CONTENT_TYPE, problem_body
+from core.models import IdempotencyRecord
 from reservations import inventory
 from reservations.inventory import Gate
 
@@ -324,13 +325,13 @@ def reserve_tickets(
     """
     if not player.is_active:
         raise domain.AccountSuspended()
-    gate = inventory.try_reserve(
-        house_id=house_id, user_id=player.pk, quantity=quantity, idempotency_key=idempotency_key
-    )
-    if gate == Gate.SOLD_OUT:
-        raise domain.SoldOut()
-    if gate == Gate.CAP_REACHED:
-        raise domain.ParticipantCapReached()
+    gate = inventory.try_reserve(house_id=house_id, user_id=player.pk, quantity=quantity)
+    if gate in (Gate.SOLD_OUT, Gate.CAP_REACHED):
+        # Redis forgets (restart, flush): only PostgreSQL knows whether this key reserved.
+        stored = _stored_outcome(player_id=player.pk, key=idempotency_key, fingerprint=fingerprint)
+        if stored is not None:
+            return stored
+        raise domain.SoldOut() if gate == Gate.SOLD_OUT else domain.ParticipantCapReached()
     redis_took = gate in (Gate.RESERVED, Gate.RESERVED_NEW_MEMBER)
     try:
         if connection.vendor == "postgresql":
@@ -476,13 +477,30 @@ def _is_lost_race(exc: DatabaseError) -> bool:
     return sqlstate in (ABORT_SQLSTATE, "23505")
 
 
+def _stored_outcome(*, player_id: int, key: str | None, fingerprint: str) -> ReserveOutcome | None:
+    """The outcome stored under ``key``, if any: one read on the unique (user, key) index."""
+    if not key:
+        return None
+    rows = IdempotencyRecord.objects.filter(user_id=player_id, key=key).values_list(
+        "fingerprint",
+        "status",
+        "response_status",
+        "response_body",
+        "response_content_type",
+        "expires_at",
+    )[:1]
+    for row in rows:
+        return _previous_key_outcome(
+            player_id=player_id, key=key, fingerprint=fingerprint, row=list(row)
+        )
+    return None
+
+
 def _previous_key_outcome(
     *, player_id: int, key: str | None, fingerprint: str, row: list
 ) -> ReserveOutcome | None:
     stored_fingerprint, status, response_status, response_body, content_type, expires_at = row
     if expires_at <= timezone.now():
-        from core.models import IdempotencyRecord
-
         IdempotencyRecord.objects.filter(
             user_id=player_id, key=key, expires_at__lte=timezone.now()
         ).delete()

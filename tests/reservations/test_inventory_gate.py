@@ -5,28 +5,22 @@ import redis as redis_lib
 from django.conf import settings
 
 from core import exceptions as domain
+from core.models import IdempotencyRecord
 from reservations import inventory
 from reservations.inventory import Gate
 from reservations.services import reserve_tickets, sync_inventory
 
 
-def test_reserving_without_a_key_leaves_no_marker_and_the_next_one_meets_the_gate(
-    player, make_house
-) -> None:
+def test_each_reserve_through_the_gate_takes_its_tickets_in_redis(player, make_house) -> None:
     house = make_house(total_tickets=10)
     sync_inventory()
 
-    first = inventory.try_reserve(
-        house_id=house.pk, user_id=player.pk, quantity=1, idempotency_key=None
-    )
-    second = inventory.try_reserve(
-        house_id=house.pk, user_id=player.pk, quantity=1, idempotency_key=None
-    )
+    first = inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=1)
+    second = inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=1)
 
     assert (first, second) == (Gate.RESERVED_NEW_MEMBER, Gate.RESERVED)
     client = redis_lib.Redis.from_url(settings.REDIS_URL)
     try:
-        assert list(client.scan_iter(f"inv:idem:{player.pk}:*")) == []
         assert int(client.hget(inventory.house_key(house.pk), "available")) == 8
     finally:
         client.close()
@@ -43,13 +37,29 @@ def test_a_second_keyless_reserve_right_after_the_first_is_refused_by_redis_alon
         reserve_tickets(player=player, house_id=house.pk, quantity=2)
 
 
-def test_a_key_that_went_to_the_database_is_still_sent_there_again(player, make_house) -> None:
-    house = make_house(total_tickets=10)
+def test_a_keyed_refusal_by_redis_costs_one_indexed_read_and_stores_nothing(
+    player, make_house, django_assert_num_queries
+) -> None:
+    house = make_house(total_tickets=3)
     sync_inventory()
-    inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=1, idempotency_key="k")
+    reserve_tickets(player=player, house_id=house.pk, quantity=2, idempotency_key="first")
 
-    again = inventory.try_reserve(
-        house_id=house.pk, user_id=player.pk, quantity=1, idempotency_key="k"
+    with django_assert_num_queries(1), pytest.raises(domain.SoldOut):
+        reserve_tickets(player=player, house_id=house.pk, quantity=2, idempotency_key="second")
+
+    assert not IdempotencyRecord.objects.filter(key="second").exists()
+
+
+def test_a_key_that_reserved_replays_when_redis_says_sold_out(player, make_house) -> None:
+    house = make_house(total_tickets=2)
+    sync_inventory()
+    first = reserve_tickets(
+        player=player, house_id=house.pk, quantity=2, idempotency_key="k", fingerprint="f"
+    )
+    assert inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=2) == Gate.SOLD_OUT
+
+    again = reserve_tickets(
+        player=player, house_id=house.pk, quantity=2, idempotency_key="k", fingerprint="f"
     )
 
-    assert again == Gate.KEY_SEEN
+    assert again.replayed and again.status == 201 and again.body == first.body

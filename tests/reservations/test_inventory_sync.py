@@ -56,11 +56,9 @@ def test_every_change_to_a_house_moves_its_version_and_a_sold_out_answer_does_no
     house = make_house(total_tickets=2)
     sync_inventory()
     seen = [inventory.version(house.pk)]
-    inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=2, idempotency_key=None)
+    inventory.try_reserve(house_id=house.pk, user_id=player.pk, quantity=2)
     seen.append(inventory.version(house.pk))
-    sold_out = inventory.try_reserve(
-        house_id=house.pk, user_id=make_player().pk, quantity=1, idempotency_key=None
-    )
+    sold_out = inventory.try_reserve(house_id=house.pk, user_id=make_player().pk, quantity=1)
     assert sold_out == inventory.Gate.SOLD_OUT and inventory.version(house.pk) == seen[-1]
     inventory.adjust(house_id=house.pk, delta=0, user_id=player.pk, participant="remove")
     seen.append(inventory.version(house.pk))

@@ -232,3 +232,38 @@ def test_key_used_while_redis_was_down_still_replays_after_it_is_back(
                 reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
     finally:
         inventory.breaker.open_seconds = inventory.OPEN_SECONDS
+
+
+def test_replay_after_redis_lost_its_data_returns_the_stored_201(
+    settings, make_player, make_house
+) -> None:
+    """Redis restarted empty, the sync rebuilt it: the gate refuses, the key still replays."""
+    from tests.conftest import client_for
+
+    with private_redis(PORT_STOPPED) as server:
+        settings.REDIS_URL = server.url
+        house = make_house(total_tickets=2)
+        sync_inventory()
+        client = client_for(make_player())
+        body = {"house_id": house.pk, "quantity": 2}
+        first = client.post(
+            "/api/v1/reservations/", body, format="json", HTTP_IDEMPOTENCY_KEY="kept-in-pg"
+        )
+        assert first.status_code == 201
+
+        server.stop()
+        server.start()  # no persistence: every hash and marker is gone
+        inventory.breaker.reset()
+        sync_inventory()
+        stranger = client_for(make_player()).post(
+            "/api/v1/reservations/", body, format="json", HTTP_IDEMPOTENCY_KEY="new"
+        )
+        assert stranger.json()["code"] == "sold_out"  # the gate refuses this house again
+
+        again = client.post(
+            "/api/v1/reservations/", body, format="json", HTTP_IDEMPOTENCY_KEY="kept-in-pg"
+        )
+
+        assert again.status_code == 201
+        assert again["Idempotent-Replayed"] == "true"
+        assert again.content == first.content

@@ -119,14 +119,18 @@ def test_unverified_player_gets_403(make_player, make_house) -> None:
     assert response.json()["code"] == "account_not_verified"
 
 
-def test_sold_out_answer_touches_no_database(player_client, make_house, make_player) -> None:
+def test_sold_out_answer_reads_only_the_idempotency_key(
+    player_client, make_house, make_player
+) -> None:
+    """Redis refuses; PostgreSQL is asked only whether this key already has an outcome."""
     house = make_house(total_tickets=2)
     synced()
     assert _reserve(player_client, house.pk, 2).status_code == 201  # warms the token cache too
     with CaptureQueriesContext(connection) as queries:
         response = _reserve(player_client, house.pk, 1)
     assert response.status_code == 409 and response.json()["code"] == "sold_out"
-    assert len(queries) == 0, [q["sql"] for q in queries]
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert queries[0]["sql"].startswith('SELECT "core_idempotencyrecord"')
 
 
 def test_players_see_only_their_own_reservations(player_client, make_player, make_house) -> None:
