@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from django_ratelimit.exceptions import Ratelimited
@@ -25,6 +26,8 @@ from core.request_context import get_request_id
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# A lost, refused or terminated database connection: the next request reconnects.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def problem_body(
@@ -116,6 +119,8 @@ def as_domain_error(exc: Exception) -> domain.DomainError | None:
         return domain.PermissionDenied()
     if isinstance(exc, RequestDataTooBig):
         return domain.PayloadTooLarge()
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return domain.ServiceUnavailable("The database is unavailable; retry shortly.")
     if isinstance(exc, Ratelimited):
         return domain.RateLimited(headers={"Retry-After": "60"})
     if isinstance(exc, drf.ValidationError):
@@ -145,6 +150,8 @@ def internal_error() -> domain.DomainError:
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     error = as_domain_error(exc)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        log_database_unavailable(exc)
     if error is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         error = internal_error()
@@ -165,6 +172,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         response["WWW-Authenticate"] = 'Token realm="api"'
     return response
+
+
+def log_database_unavailable(exc: Exception) -> None:
+    # Expected during failovers and restarts: one line, no traceback, no client detail.
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).strip()[:200])
 
 
 def _is_api(request: HttpRequest) -> bool:
