@@ -1,0 +1,1 @@
+"""Load and fault-injection commands run by hand (not collected by pytest)."""
