@@ -23,7 +23,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyAdmin):
-    list_display = ("id", "task_name", "status", "exception_type", "retries", "created_at")
+    list_display = (
+        "id",
+        "task_name",
+        "status",
+        "exception_type",
+        "retries",
+        "created_at",
+        "resolution",
+    )
     list_filter = ("status", "task_name")
     search_fields = ("task_name", "task_id", "request_id", "last_error")
     readonly_fields = [f.name for f in DeadLetter._meta.fields]

@@ -1,7 +1,14 @@
-"""Dead letters: tasks that failed for good, stored so that staff can replay them."""
+"""Dead letters: tasks that failed for good, stored so that staff can replay them.
+
+A letter whose work has since been done another way (the stuck-checkout
+recovery settled the checkout, the refund job refunded) is closed as
+``resolved`` with the reason, so staff only see what needs them. Apps say how
+to tell for their own tasks with ``register_resolver`` (core never imports
+them).
+"""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import current_app
@@ -14,6 +21,40 @@ from core import metrics
 from core.models import DeadLetter
 
 logger = logging.getLogger(__name__)
+
+# (args, kwargs) of a dead task -> why its work is done now, or None while it is not.
+Resolver = Callable[[list[Any], dict[str, Any]], str | None]
+_resolvers: dict[str, Resolver] = {}
+RESOLVE_BATCH_SIZE = 500
+
+
+def register_resolver(task_name: str, resolver: Resolver) -> None:
+    _resolvers[task_name] = resolver
+
+
+def close_resolved_dead_letters(*, batch_size: int = RESOLVE_BATCH_SIZE) -> int:
+    """Close open letters whose work is done (checked by their task's resolver); returns
+    how many were closed. A letter requeued or discarded meanwhile is left alone."""
+    letters = list(
+        DeadLetter.objects.filter(status=DeadLetter.Status.OPEN, task_name__in=list(_resolvers))
+        .order_by("pk")
+        .values_list("pk", "task_name", "args", "kwargs")[:batch_size]
+    )
+    closed = 0
+    for pk, task_name, args, kwargs in letters:
+        try:
+            reason = _resolvers[task_name](list(args or []), dict(kwargs or {}))
+        except Exception:  # a malformed letter stays open for staff, the rest go on
+            logger.exception("could not tell whether dead letter #%s is resolved", pk)
+            continue
+        if reason is None:
+            continue
+        closed += DeadLetter.objects.filter(pk=pk, status=DeadLetter.Status.OPEN).update(
+            status=DeadLetter.Status.RESOLVED, resolved_at=timezone.now(), resolution=reason[:4000]
+        )
+        metrics.increment("dead_letters_resolved_total", task=task_name)
+        logger.info("dead letter #%s (%s) resolved: %s", pk, task_name, reason)
+    return closed
 
 
 def record_dead_letter(

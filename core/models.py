@@ -85,13 +85,18 @@ class OutboxDelivery(models.Model):
         return f"{self.handler} <- {self.event_id}"
 
 
+class DeadLetterStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    REQUEUED = "requeued", "Requeued"
+    DISCARDED = "discarded", "Discarded"
+    # The work it stood for was done since (e.g. recovery settled the checkout).
+    RESOLVED = "resolved", "Resolved"
+
+
 class DeadLetter(models.Model):
     """A task that failed for good (retries exhausted), kept so staff can replay it."""
 
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        REQUEUED = "requeued", "Requeued"
-        DISCARDED = "discarded", "Discarded"
+    Status = DeadLetterStatus
 
     task_name = models.CharField(max_length=200)
     task_id = models.CharField(max_length=255, blank=True)
@@ -110,11 +115,13 @@ class DeadLetter(models.Model):
     requeue_count = models.PositiveIntegerField(default=0)
     # Why the last requeue could not be sent (the letter is open again), else empty.
     requeue_error = models.TextField(blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["open", "requeued", "discarded"]),
+                condition=Q(status__in=DeadLetterStatus.values),
                 name="dead_letter_status_known",
             )
         ]

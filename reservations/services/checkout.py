@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, metrics, outbox
+from core.dead_letters import close_resolved_dead_letters
 from lottery.models import House, PlayerProfile, Ticket
 from lottery.services import check_profile_eligible, eligible_player
 from payments import services as payments
@@ -270,7 +271,19 @@ def recover_stuck_checkouts(
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if stuck:
         logger.info("recovered stuck checkouts: %s", outcomes)
+    # What recovery (or anything else) settled no longer needs staff: close its dead letters.
+    close_resolved_dead_letters()
     return outcomes
+
+
+def checkout_settled_reason(args: list, kwargs: dict) -> str | None:
+    """Dead-letter resolver of ``checkout.process``: done once the reservation left
+    ``pending``/``processing`` (completed, failed, refund pending or refunded, ...)."""
+    reservation_id = kwargs.get("reservation_id") or args[0]
+    status = Reservation.objects.filter(pk=reservation_id).values_list("status", flat=True).first()
+    if status is None or status in (Reservation.Status.PENDING, Reservation.Status.PROCESSING):
+        return None
+    return f"reservation {reservation_id} is {status}"
 
 
 def _recover_one(reservation_id: uuid.UUID, *, attempted_before: datetime) -> str:

@@ -176,3 +176,11 @@ def retry_refund(*, refund_id: int, actor: AbstractBaseUser | None = None) -> Re
         refund = payments.retry_refund_now(refund_id=refund_id, actor=actor)
         transaction.on_commit(lambda: enqueue_refund_attempt(refund_id), robust=True)
     return refund
+
+
+def refund_settled_reason(args: list, kwargs: dict) -> str | None:
+    """Dead-letter resolver of ``refunds.attempt``: done once the refund succeeded (a failed
+    one is retried by the refund job; one that needs attention is shown to staff there)."""
+    refund_id = kwargs.get("refund_id") or args[0]
+    status = Refund.objects.filter(pk=refund_id).values_list("status", flat=True).first()
+    return f"refund {refund_id} succeeded" if status == Refund.Status.SUCCEEDED else None

@@ -123,6 +123,28 @@ def test_gateway_timeout_is_resolved_by_recover_stuck_checkouts(player, house) -
     call_command("check_integrity")
 
 
+def test_dead_letter_of_a_checkout_closes_when_recovery_completes_it(player, house) -> None:
+    reservation = checkout(player, reserve(player, house, 2), "tok_timeout")
+    letter = DeadLetter.objects.get(task_name="checkout.process")
+    assert letter.status == DeadLetter.Status.OPEN
+
+    recover_stuck_checkouts(older_than=timedelta(0))
+
+    letter.refresh_from_db()
+    assert letter.status == DeadLetter.Status.RESOLVED
+    assert letter.resolution == f"reservation {reservation.pk} is completed"
+    assert letter.resolved_at is not None
+
+
+def test_dead_letter_stays_open_while_its_checkout_is_unsettled(player, house) -> None:
+    reservation = checkout(player, reserve(player, house, 2), "tok_timeout")
+    Payment.objects.filter(reservation=reservation).update(amount=Decimal("99.00"))
+
+    assert recover_stuck_checkouts(older_than=timedelta(0)) == {"postponed": 1}
+
+    assert DeadLetter.objects.get().status == DeadLetter.Status.OPEN
+
+
 def test_recovery_does_not_record_a_charge_for_another_amount(player, house) -> None:
     reservation = checkout(player, reserve(player, house, 2), "tok_timeout")
     Payment.objects.filter(reservation=reservation).update(amount=Decimal("99.00"))

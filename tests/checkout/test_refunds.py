@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import OutboxEvent
+from core.dead_letters import close_resolved_dead_letters
+from core.models import DeadLetter, OutboxEvent
 from lottery.models import House, HouseParticipant, Ticket
 from payments.models import Payment, Refund, SandboxLedgerEntry
 from reservations.models import Reservation
@@ -231,3 +232,23 @@ def test_a_refund_frees_the_players_place_under_the_cap_in_redis(
     # The only place is free again: Redis must not turn the next player away.
     newcomer = reserve_tickets(player=make_player(), house_id=house.pk, quantity=1)
     assert newcomer.status == 201
+
+
+def test_dead_letter_of_a_refund_attempt_closes_once_the_refund_succeeded(
+    player, house, settings
+) -> None:
+    settings.SANDBOX_REFUND_FAILURES = 1
+    paid_but_not_issuable(player, house, 1, "tok_refund_fails")
+    refund = Refund.objects.get()
+    letter = DeadLetter.objects.create(
+        task_name="refunds.attempt", args=[refund.pk], exception_type="x", last_error="lost"
+    )
+    assert close_resolved_dead_letters() == 0  # failed: the refund job still owns it
+    make_due(refund)
+    retry_due_refunds()
+    assert Refund.objects.get().status == Refund.Status.SUCCEEDED
+
+    assert close_resolved_dead_letters() == 1
+
+    letter.refresh_from_db()
+    assert (letter.status, letter.resolution) == ("resolved", f"refund {refund.pk} succeeded")
