@@ -525,7 +525,8 @@ class Player(threading.Thread):
             time.sleep(self.rng.uniform(0.05, 0.3))
 
     def purchase(self) -> None:
-        hot = self.rng.random() < 0.6
+        # players keep trying the hot house after it sells out (tickets come back), less often
+        hot = self.rng.random() < (0.6 if self.record.sold_out_at is None else 0.3)
         house_id = self.hot_id if hot else self.big_id
         body = json.dumps({"house_id": house_id, "quantity": self.rng.randint(1, 3)}).encode()
         key = uuid.uuid4().hex
@@ -533,7 +534,7 @@ class Player(threading.Thread):
         response = self.call("POST reserve", "POST", "/api/v1/reservations/", body=body, key=key)
         if response is None:
             return
-        if response.status_code in (201, 409):
+        if response.status_code == 201:  # a stored outcome (Redis-only sold_out is not stored)
             self.sent.append(
                 Sent(
                     "reserve",
@@ -569,7 +570,7 @@ class Player(threading.Thread):
         accepted = response is not None and response.status_code == 202
         checkout = Checkout(rid, token, t, accepted)
         self.record.add(checkout)
-        if response is not None and response.status_code in (202, 409):
+        if accepted:
             self.sent.append(
                 Sent("checkout", path, key, body, response.status_code, response.content, t)
             )
@@ -607,6 +608,8 @@ class Player(threading.Thread):
             reason = "body differs from the original"
         elif sent.replayed_content is not None and response.content != sent.replayed_content:
             reason = "stored body changed between replays"
+        if reason:
+            reason = f"{sent.kind}: {reason}"
         if not reason and sent.replayed_content is None:
             sent.replayed_content = response.content
         self.record.add(Replay(sent.kind, sent.t, t, not reason, reason))
@@ -864,9 +867,13 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
 
 
 def recovery(record: Record, fault: Event) -> tuple[str, str, int]:
-    """Seconds from the fault to the next 2xx answer and to the next completed checkout
-    submitted after it; 5xx/transport errors in the 60 s after it."""
-    ok = [s.t for s in record.samples if s.t >= fault.t and s.status != "ERR" and s.status < 300]
+    """Seconds from the fault to the next reservation made (201) and to the first completed
+    checkout submitted after it; 5xx/transport errors in the 60 s after it."""
+    ok = [
+        s.t
+        for s in record.samples
+        if s.t >= fault.t and s.endpoint == "POST reserve" and s.status == 201
+    ]
     after = {c.reservation_id: c.t for c in record.checkouts if c.accepted and c.t >= fault.t}
     first_done = None
     if after:
@@ -1009,7 +1016,7 @@ def report(
                 "at s",
                 "fault",
                 "took s",
-                "next 2xx s",
+                "next 201 reserve s",
                 "next completed checkout s",
                 "5xx/ERR in 60 s",
                 "note",
@@ -1036,14 +1043,17 @@ def report(
 
 
 def git_commit() -> str:
-    with suppress(Exception):
+    """HEAD, and how many tracked files differ from it (others edit the same tree)."""
+
+    def git(*args: str) -> str:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
+
+    with suppress(Exception):
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = len(git("status", "--porcelain", "--untracked-files=no").splitlines())
+        return f"{head} (+{dirty} uncommitted tracked file(s))" if dirty else head
     return "?"
 
 
@@ -1054,7 +1064,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8097, help="gunicorn on 127.0.0.1")
     parser.add_argument("--redis-port", type=int, default=6397, help="the private redis-server")
     parser.add_argument(
-        "--hot-tickets", type=int, default=0, help="hot house size (default: 2 per second of run)"
+        "--hot-tickets", type=int, default=0, help="hot house size (default: 1 per second of run)"
     )
     parser.add_argument("--worker-down", type=float, default=5, help="seconds before restart")
     parser.add_argument("--drain-timeout", type=float, default=240)
@@ -1062,7 +1072,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-logs", action="store_true", help="keep the log directory")
     args = parser.parse_args()
-    hot_tickets = args.hot_tickets or max(40, int(args.duration * 2))
+    hot_tickets = args.hot_tickets or max(40, int(args.duration))
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -1073,8 +1083,9 @@ def main() -> int:
     stack = Stack(workdir=workdir, port=args.port, redis_port=args.redis_port, record=record)
     stop = threading.Event()
     failed = True
+    commit = git_commit()
     try:
-        log(f"commit {git_commit()}; logs in {workdir}")
+        log(f"commit {commit}; logs in {workdir}")
         stack.start_redis()
         stack.start("web")
         tokens_houses = None
@@ -1128,7 +1139,7 @@ def main() -> int:
         if not args.keep_logs and not failed:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print(f"Fault soak: {args.duration:.0f} s, {len(tokens)} players, commit {git_commit()}")
+    print(f"Fault soak: {args.duration:.0f} s, {len(tokens)} players, commit {commit}")
     print(summary)
     logs = workdir if failed or args.keep_logs else "removed"
     print(f"\nRESULT: {'FAIL' if failed else 'PASS'}   (logs: {logs})")
