@@ -7,12 +7,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+class IdempotencyStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
 class IdempotencyRecord(models.Model):
     """One client ``Idempotency-Key`` per user, with the response it produced."""
 
-    class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
+    Status = IdempotencyStatus
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     key = models.CharField(max_length=255)
@@ -29,7 +32,7 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user"),
             models.CheckConstraint(
-                condition=Q(status__in=["in_progress", "completed"]),
+                condition=Q(status__in=IdempotencyStatus.values),
                 name="idempotency_status_known",
             ),
         ]

@@ -10,13 +10,16 @@ from django.db.models import F, Q
 from django.db.models.functions import Upper
 
 
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    BANNED = "banned", "Banned"
+
+
 class PlayerProfile(models.Model):
     """What the raffle needs to know about a user beyond ``auth.User``."""
 
-    class AccountStatus(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        BANNED = "banned", "Banned"
+    AccountStatus = AccountStatus
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="player_profile"
@@ -31,7 +34,7 @@ class PlayerProfile(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(account_status__in=["active", "suspended", "banned"]),
+                condition=Q(account_status__in=AccountStatus.values),
                 name="player_account_status_known",
             )
         ]
@@ -44,6 +47,15 @@ class PlayerProfile(models.Model):
         return self.is_verified and self.account_status == self.AccountStatus.ACTIVE
 
 
+class HouseStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    CLOSED = "closed", "Closed"
+    DRAWN = "drawn", "Drawn"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class House(models.Model):
     """A property raffled as ``total_tickets`` numbered tickets.
 
@@ -52,13 +64,7 @@ class House(models.Model):
     below make overselling and exceeding the participant cap impossible.
     """
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        CLOSED = "closed", "Closed"
-        DRAWN = "drawn", "Drawn"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = HouseStatus
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -90,9 +96,7 @@ class House(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["draft", "active", "paused", "closed", "drawn", "cancelled"]
-                ),
+                condition=Q(status__in=HouseStatus.values),
                 name="house_status_known",
             ),
             models.CheckConstraint(condition=Q(ticket_price__gt=0), name="house_price_positive"),
@@ -302,6 +306,11 @@ class PromotionRedemption(models.Model):
         return f"{self.promotion_id} -> {self.reservation_id}"
 
 
+class TicketStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REFUNDED = "refunded", "Refunded"
+
+
 class Ticket(models.Model):
     """One numbered ticket of a house, issued by a completed purchase.
 
@@ -310,9 +319,7 @@ class Ticket(models.Model):
     ticket keeps its number, which is never reused.
     """
 
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        REFUNDED = "refunded", "Refunded"
+    Status = TicketStatus
 
     house = models.ForeignKey(House, on_delete=models.PROTECT, related_name="tickets")
     ticket_number = models.BigIntegerField()
@@ -339,7 +346,7 @@ class Ticket(models.Model):
                 condition=Q(ticket_number__gte=1), name="ticket_number_positive"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "refunded"]), name="ticket_status_known"
+                condition=Q(status__in=TicketStatus.values), name="ticket_status_known"
             ),
         ]
         indexes = [

@@ -9,13 +9,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class Payment(models.Model):
     """The charge for one reservation (gateway idempotency key = reservation id)."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = PaymentStatus
 
     reservation = models.ForeignKey(
         "reservations.Reservation", on_delete=models.PROTECT, related_name="payments"
@@ -41,7 +44,7 @@ class Payment(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "succeeded", "failed"]),
+                condition=Q(status__in=PaymentStatus.values),
                 name="payment_status_known",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_non_negative"),
@@ -67,12 +70,15 @@ class Payment(models.Model):
         return f"payment {self.pk} {self.amount} {self.currency} ({self.status})"
 
 
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (will retry)"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
 class Refund(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed (will retry)"
-        NEEDS_ATTENTION = "needs_attention", "Needs attention"
+    Status = RefundStatus
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
@@ -97,7 +103,7 @@ class Refund(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "succeeded", "failed", "needs_attention"]),
+                condition=Q(status__in=RefundStatus.values),
                 name="refund_status_known",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -106,7 +112,7 @@ class Refund(models.Model):
             # retry_refunds reads only refunds that are still due.
             models.Index(
                 fields=["next_attempt_at"],
-                condition=Q(status__in=["pending", "failed"]),
+                condition=Q(status__in=[RefundStatus.PENDING, RefundStatus.FAILED]),
                 name="refund_due_idx",
             )
         ]
@@ -115,17 +121,23 @@ class Refund(models.Model):
         return f"refund {self.pk} {self.amount} ({self.status})"
 
 
+class SandboxEntryKind(models.TextChoices):
+    CHARGE = "charge", "Charge"
+    REFUND = "refund", "Refund"
+
+
+class SandboxEntryStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    DECLINED = "declined", "Declined"
+    FAILED = "failed", "Failed"
+
+
 class SandboxLedgerEntry(models.Model):
     """What the sandbox gateway "did": its own books, separate from ours."""
 
-    class Kind(models.TextChoices):
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
+    Kind = SandboxEntryKind
 
-    class Status(models.TextChoices):
-        SUCCEEDED = "succeeded", "Succeeded"
-        DECLINED = "declined", "Declined"
-        FAILED = "failed", "Failed"
+    Status = SandboxEntryStatus
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=255, unique=True)
@@ -146,10 +158,10 @@ class SandboxLedgerEntry(models.Model):
         verbose_name_plural = "sandbox ledger entries"
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["charge", "refund"]), name="sandbox_entry_kind_known"
+                condition=Q(kind__in=SandboxEntryKind.values), name="sandbox_entry_kind_known"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["succeeded", "declined", "failed"]),
+                condition=Q(status__in=SandboxEntryStatus.values),
                 name="sandbox_entry_status_known",
             ),
             models.CheckConstraint(

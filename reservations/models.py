@@ -7,6 +7,17 @@ from django.db import models
 from django.db.models import F, Q
 
 
+class ReservationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+    REFUND_PENDING = "refund_pending", "Refund pending"
+    REFUNDED = "refunded", "Refunded"
+
+
 class Reservation(models.Model):
     """``quantity`` tickets of one house held for one player until ``expires_at``.
 
@@ -15,15 +26,7 @@ class Reservation(models.Model):
     transaction as the transition that frees them.
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSING = "processing", "Processing"
-        COMPLETED = "completed", "Completed"
-        EXPIRED = "expired", "Expired"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed"
-        REFUND_PENDING = "refund_pending", "Refund pending"
-        REFUNDED = "refunded", "Refunded"
+    Status = ReservationStatus
 
     # Statuses whose tickets count as reserved on the house (not yet sold).
     # refund_pending: paid but not issued; held until the refund succeeds (invariant 6).
@@ -67,18 +70,7 @@ class Reservation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=[
-                        "pending",
-                        "processing",
-                        "completed",
-                        "expired",
-                        "cancelled",
-                        "failed",
-                        "refund_pending",
-                        "refunded",
-                    ]
-                ),
+                condition=Q(status__in=ReservationStatus.values),
                 name="reservation_status_known",
             ),
             models.CheckConstraint(
