@@ -8,8 +8,8 @@ asks Redis first so a sold-out house is turned away without touching
 PostgreSQL; PostgreSQL then decides for everyone else.
 
 Every call here fails soft: Redis slower than ``INVENTORY_REDIS_TIMEOUT``
-(50 ms) or down counts as a failure, a circuit breaker stops asking for a
-while, and callers take the database path (logged and counted).
+(50 ms) or down counts as a failure, the circuit breaker (``core.breaker``)
+stops asking for a while, and callers take the database path (logged and counted).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import redis
 from django.conf import settings
 
 from core import metrics
+from core.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
@@ -117,63 +118,6 @@ def participants_key(house_id: int) -> str:
     return f"inv:house:{house_id}:participants"
 
 
-class CircuitBreaker:
-    """Closed -> open after consecutive failures -> half-open after a pause (one trial)."""
-
-    def __init__(
-        self, failures_to_open: int = FAILURES_TO_OPEN, open_seconds: float = OPEN_SECONDS
-    ):
-        self.failures_to_open = failures_to_open
-        self.open_seconds = open_seconds
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_running = False
-        self._warned_for: float | None = None  # the opening already logged
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            if self._opened_at is None:
-                return "closed"
-            if time.monotonic() - self._opened_at >= self.open_seconds:
-                return "half_open"
-            return "open"
-
-    def allow(self) -> bool:
-        with self._lock:
-            if self._opened_at is None:
-                return True
-            if time.monotonic() - self._opened_at < self.open_seconds or self._trial_running:
-                return False
-            self._trial_running = True  # half-open: let exactly one call probe Redis
-            return True
-
-    def first_refusal_since_opening(self) -> bool:
-        """True once per open period, so a refused call can be logged without a flood."""
-        with self._lock:
-            if self._opened_at is None or self._warned_for == self._opened_at:
-                return False
-            self._warned_for = self._opened_at
-            return True
-
-    def record_success(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._opened_at = None
-            self._trial_running = False
-
-    def record_failure(self) -> None:
-        with self._lock:
-            self._failures += 1
-            self._trial_running = False
-            if self._opened_at is not None or self._failures >= self.failures_to_open:
-                self._opened_at = time.monotonic()
-
-    def reset(self) -> None:
-        self.record_success()
-
-
 @dataclass
 class InventoryStats:
     """Process-local counters, read by metrics and tests."""
@@ -183,7 +127,7 @@ class InventoryStats:
     drift_corrections: int = 0  # adjustments clamped to bounds: Redis disagreed with the DB
 
 
-breaker = CircuitBreaker()
+breaker = CircuitBreaker(failures_to_open=FAILURES_TO_OPEN, open_seconds=OPEN_SECONDS)
 stats = InventoryStats()
 _clients: dict[str, tuple[redis.Redis, dict[str, object]]] = {}
 _clients_lock = threading.Lock()

@@ -4,8 +4,8 @@ The service's contract (docs/payments.md): ``POST /v1/charges``,
 ``POST /v1/refunds`` and ``GET /v1/charges/by-idempotency-key/{key}``, each
 request carrying ``Idempotency-Key``. Because every call is idempotent at the
 service, timeouts, connection errors, 429 and 5xx answers are retried (a few
-times, with backoff and jitter) with the same key. A circuit breaker stops
-calling a service that keeps failing. We use httpx for its precise
+times, with backoff and jitter) with the same key. A circuit breaker
+(``core.breaker``) stops calling a service that keeps failing. We use httpx for its precise
 connect/read timeouts and connection pooling.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from core.breaker import CircuitBreaker
 from core.request_context import get_request_id
 from payments.gateways.base import (
     ChargeResult,
@@ -28,7 +29,6 @@ from payments.gateways.base import (
     PaymentGateway,
     RefundResult,
 )
-from payments.gateways.breaker import CircuitBreaker
 
 RETRY_BASE_DELAY = 0.1
 
@@ -60,8 +60,8 @@ class HttpPaymentGateway(PaymentGateway):
             connect_timeout=settings.PAYMENT_SERVICE_CONNECT_TIMEOUT,
             retries=settings.PAYMENT_SERVICE_RETRIES,
             breaker=CircuitBreaker(
-                failure_threshold=settings.PAYMENT_BREAKER_FAILURES,
-                reset_after=settings.PAYMENT_BREAKER_RESET_SECONDS,
+                failures_to_open=settings.PAYMENT_BREAKER_FAILURES,
+                open_seconds=settings.PAYMENT_BREAKER_RESET_SECONDS,
             ),
         )
 
@@ -112,7 +112,9 @@ class HttpPaymentGateway(PaymentGateway):
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
-            self.breaker.before_call()
+            if not self.breaker.allow():
+                # Fail fast instead of waiting for a timeout from a service known to be down.
+                raise GatewayUnavailable("payment service circuit is open")
             try:
                 response = self._client.request(method, path, json=body, headers=headers)
             except httpx.TimeoutException as exc:

@@ -8,8 +8,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from core.breaker import CircuitBreaker
 from payments.gateways import GatewayTimeout, GatewayUnavailable
-from payments.gateways.breaker import CircuitBreaker
 from payments.gateways.http import HttpPaymentGateway
 from tests.payments.fake_payment_service import FakePaymentService, free_port
 
@@ -29,7 +29,7 @@ def gateway_for(url: str, *, timeout: float = 1.0, retries: int = 2, threshold: 
         timeout=timeout,
         connect_timeout=0.5,
         retries=retries,
-        breaker=CircuitBreaker(failure_threshold=threshold, reset_after=0.5),
+        breaker=CircuitBreaker(failures_to_open=threshold, open_seconds=0.5),
     )
 
 
@@ -106,7 +106,7 @@ def test_a_half_open_circuit_closes_after_one_good_trial(service: FakePaymentSer
     for _ in range(3):
         with pytest.raises(GatewayUnavailable):
             charge(gateway)
-    time.sleep(0.6)  # reset_after=0.5: the next call is the trial
+    time.sleep(0.6)  # open_seconds=0.5: the next call is the trial
     assert charge(gateway).succeeded
     assert gateway.breaker.state == CircuitBreaker.CLOSED
 
@@ -192,11 +192,11 @@ def test_an_unexpected_error_in_the_half_open_trial_does_not_jam_the_circuit() -
         return next_answer
 
     gateway = gateway_answering(answer)
-    gateway.breaker.failure_threshold = 1
+    gateway.breaker.failures_to_open = 1
     with pytest.raises(GatewayUnavailable):
         charge(gateway)
     assert gateway.breaker.state == CircuitBreaker.OPEN
-    time.sleep(0.6)  # reset_after=0.5: the next call is the trial
+    time.sleep(0.6)  # open_seconds=0.5: the next call is the trial
     with pytest.raises(httpx.DecodingError):
         charge(gateway)
     assert gateway.breaker.state == CircuitBreaker.OPEN  # the failed trial re-opened it
