@@ -3,17 +3,16 @@
 Embedded mode (SQLite) has no data-modifying CTEs in the form the hot path
 uses, and needs no speed; this is the readable version of the same rules,
 in the same order, with the same conditional writes. The house row is locked
-first (global lock order: house, then reservation).
+first (global lock order: house, then reservation). What a repeated
+``Idempotency-Key`` gets is decided by ``core.idempotency``, as on the SQL path.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,16 +21,19 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import exceptions as domain
-from core.errors import PROBLEM_CONTENT_TYPE, problem_body
-from core.models import IdempotencyRecord
+from core import idempotency
+from core.idempotency import Outcome
 from lottery.models import House, HouseParticipant, PlayerProfile, Promotion, PromotionRedemption
 from lottery.services import check_profile_eligible
 from reservations.models import Reservation
 
-if TYPE_CHECKING:
-    from reservations.services.reserve import ReserveOutcome
-
 CENT = Decimal("0.01")
+
+
+def api_datetime(value: datetime) -> str:
+    """The text DRF renders for a UTC datetime, so both paths' bodies and replays agree."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def reserve_with_orm(
@@ -42,60 +44,34 @@ def reserve_with_orm(
     promo_code: str | None,
     idempotency_key: str | None,
     fingerprint: str,
-) -> ReserveOutcome:
-    from reservations.services.reserve import ReserveOutcome, _iso
-
+) -> Outcome:
+    stored = idempotency.stored_outcome(
+        user_id=player.pk, key=idempotency_key, fingerprint=fingerprint
+    )
+    if stored is not None:
+        return stored
     now = timezone.now()
-    if idempotency_key:
-        previous = IdempotencyRecord.objects.filter(user_id=player.pk, key=idempotency_key).first()
-        if previous is not None and previous.expires_at > now:
-            if previous.fingerprint != fingerprint:
-                raise domain.IdempotencyKeyReused()
-            if previous.status != IdempotencyRecord.Status.COMPLETED:
-                raise domain.IdempotencyKeyInProgress()
-            return ReserveOutcome(
-                status=previous.response_status,
-                body=bytes(previous.response_body or b""),
-                content_type=previous.response_content_type,
-                replayed=True,
-            )
-        if previous is not None:
-            previous.delete()
     try:
         with transaction.atomic():
-            body = _reserve(player, house_id, quantity, promo_code, now, _iso)
-            if idempotency_key:
-                IdempotencyRecord.objects.create(
-                    user_id=player.pk,
-                    key=idempotency_key,
-                    fingerprint=fingerprint,
-                    status=IdempotencyRecord.Status.COMPLETED,
-                    response_status=201,
-                    response_body=body,
-                    response_content_type="application/json",
-                    created_at=now,
-                    expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
-                )
-    except domain.DomainError as error:
-        if idempotency_key and not isinstance(error, domain.ValidationFailed):
-            payload = problem_body(
-                status=error.status_code,
-                code=error.code,
-                title=error.title,
-                detail=str(error.detail),
-            )
-            IdempotencyRecord.objects.get_or_create(
+            body = _reserve(player, house_id, quantity, promo_code, now)
+            if idempotency_key and not idempotency.store_outcome(
                 user_id=player.pk,
                 key=idempotency_key,
-                defaults={
-                    "fingerprint": fingerprint,
-                    "status": IdempotencyRecord.Status.COMPLETED,
-                    "response_status": error.status_code,
-                    "response_body": json.dumps(payload).encode(),
-                    "response_content_type": PROBLEM_CONTENT_TYPE,
-                    "created_at": now,
-                    "expires_at": now + settings.IDEMPOTENCY_KEY_TTL,
-                },
+                fingerprint=fingerprint,
+                status=201,
+                body=body,
+                content_type="application/json",
+                now=now,
+            ):
+                raise IntegrityError("idempotency key taken concurrently")
+    except domain.DomainError as error:
+        if idempotency_key:
+            idempotency.store_refusal(
+                user_id=player.pk,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                error=error,
+                now=now,
             )
         raise
     except IntegrityError:
@@ -103,7 +79,7 @@ def reserve_with_orm(
         raise domain.ServiceUnavailable(
             "The house is very busy; retry shortly.", retry_after=1
         ) from None
-    return ReserveOutcome(status=201, body=body)
+    return Outcome(status=201, body=body)
 
 
 def _reserve(
@@ -112,7 +88,6 @@ def _reserve(
     quantity: int,
     promo_code: str | None,
     now: datetime,
-    iso: Callable[[datetime], str],
 ) -> bytes:
     check_profile_eligible(PlayerProfile.objects.filter(user_id=player.pk).first())
     house = (
@@ -190,7 +165,7 @@ def _reserve(
             "total_price": str(Decimal(reservation.total_price).quantize(CENT)),
             "currency": reservation.currency,
             "status": reservation.status,
-            "expires_at": iso(reservation.expires_at),
+            "expires_at": api_datetime(reservation.expires_at),
         }
     ).encode()
 
