@@ -124,7 +124,7 @@ def reserve_tickets(
     redis_took = gate in (Gate.RESERVED, Gate.RESERVED_NEW_MEMBER)
     try:
         if connection.vendor == "postgresql":
-            outcome = _reserve_in_one_statement(
+            outcome = reserve_with_sql(
                 player=player,
                 house_id=house_id,
                 quantity=quantity,
@@ -167,7 +167,7 @@ def _compensate(*, house_id: int, user_id: int, quantity: int, gate: Gate) -> No
     )
 
 
-def _reserve_in_one_statement(
+def reserve_with_sql(
     *,
     player: AbstractBaseUser,
     house_id: int,
@@ -176,6 +176,11 @@ def _reserve_in_one_statement(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> ReserveOutcome:
+    """The PostgreSQL path: the rules in one statement, re-run on a lost race.
+
+    No Redis here (``reserve_tickets`` asks it first); ``reserve_with_orm`` is the
+    same contract through the ORM.
+    """
     for _attempt in range(MAX_ATTEMPTS):
         now = timezone.now()
         expires_at = now + settings.RESERVATION_TTL
