@@ -958,7 +958,8 @@ def report(
     final = dict(statuses)
     with sql() as cur:
         cur.execute(
-            "SELECT id::text, status, updated_at FROM reservations_reservation "
+            "SELECT id::text, status || coalesce('/' || nullif(failure_code, ''), ''), "
+            "updated_at FROM reservations_reservation "
             "WHERE id = ANY(%s::uuid[])",
             ([c.reservation_id for c in record.checkouts],),
         )
