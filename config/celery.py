@@ -1,10 +1,58 @@
 """The Celery app: Redis broker, late acks, JSON only, database beat schedule."""
 
+import logging
 import os
+from queue import Empty
+from urllib.parse import urlparse
 
 from celery import Celery, signals
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+logger = logging.getLogger(__name__)
+
+
+class RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, whose ``close()`` survives a dead BRPOP connection.
+
+    kombu 5.7.0 starts ``Channel.close()`` by reading the reply of a pending
+    BRPOP and only catches ``Empty``. When the broker has just gone away, that
+    read raises ``ConnectionError`` and the close stops half-way: the channel
+    is not marked closed and its unacknowledged (late-ack) messages are left
+    on it. ``Connection.collect()`` then detaches the transport
+    (``transport.client = None``) and Celery 5.7's consumer closes the same
+    default channel again; restoring the unacked messages rebuilds a pool
+    from ``transport.client.hostname`` and the worker dies with
+    ``AttributeError: 'NoneType' object has no attribute 'hostname'``
+    (docs/operations.md, "Broker restarts").
+    """
+
+    def close(self) -> None:
+        if self._in_poll and not self.closed:
+            try:
+                self._brpop_read()
+            except Empty:
+                pass
+            except self.connection_errors:
+                # The reply died with the connection; closing must go on.
+                logger.debug("pending BRPOP lost while closing the channel", exc_info=True)
+        super().close()
+
+
+class RedisTransport(kombu_redis.Transport):
+    Channel = RedisChannel
+
+
+def broker_transport(broker_url: str | None) -> str | None:
+    """Our Redis transport for ``redis://`` brokers (``rediss://`` keeps kombu's, for its TLS).
+
+    Named by import path, so the worker logs ``Connected to config.celery:RedisTransport://...``.
+    """
+    if broker_url and urlparse(broker_url).scheme == "redis":
+        return f"{__name__}:RedisTransport"
+    return None
+
 
 app = Celery("raffle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -29,6 +77,7 @@ def _configure_reliability(sender: Celery, **kwargs: object) -> None:
         # Redelivery of unacked messages must wait longer than the longest task.
         broker_transport_options={"visibility_timeout": max_runtime * 4},
         broker_connection_retry_on_startup=True,
+        broker_transport=broker_transport(settings.CELERY_BROKER_URL),
         task_ignore_result=True,
         beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
         worker_hijack_root_logger=False,

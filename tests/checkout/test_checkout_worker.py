@@ -1,20 +1,16 @@
 """End to end through the API with a real Celery worker process on the Redis broker.
 
-The worker is a separate process (prefork pool) reading the test database,
-so these tests commit (``transaction=True``) and pass the test database's
-name to the worker in ``DATABASE_URL``. Crash tests kill the pool process
-that runs the checkout (SIGKILL from a failpoint) and let Celery redeliver.
+The worker is a separate process (``tests/workers.py``) reading the test
+database, so these tests commit (``transaction=True``). Crash tests kill the
+pool process that runs the checkout (SIGKILL from a failpoint) and let Celery
+redeliver.
 """
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -27,68 +23,17 @@ from payments.tasks import process_checkout
 from reservations.models import Reservation
 from reservations.services.checkout import recover_stuck_checkouts
 from tests.conftest import client_for
+from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"completed", "failed", "refunded", "expired", "cancelled"}
 
 
 @pytest.fixture
 def worker(settings) -> Iterator[Path]:
-    db = settings.DATABASES["default"]
-    credentials = db["USER"] + (f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else "")
-    env = {
-        **os.environ,
-        # The test database (test_...), which the worker must see.
-        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "FAILPOINTS_ENABLED": "1",
-        "LOG_LEVEL": "INFO",
-    }
-    log_path = Path(settings.BASE_DIR) / f".checkout-worker-{os.getpid()}.log"
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "INFO",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    celery_app.conf.task_always_eager = False
-    try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "worker did not start"
-            time.sleep(0.2)
-        yield log_path
-    finally:
-        celery_app.conf.task_always_eager = True
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
-        log_path.unlink(missing_ok=True)
+    with celery_worker(settings, name="checkout-worker") as running:
+        yield running.log_path
 
 
 def reserve_via_api(client, house: House, quantity: int) -> str:
