@@ -1,6 +1,5 @@
 """Reads of players and houses."""
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +10,6 @@ from django.db.models import QuerySet
 
 from core import exceptions as domain
 from lottery.models import House, Ticket
-from reservations import inventory
 
 User = get_user_model()
 
@@ -79,22 +77,6 @@ def house_list(
     if max_price is not None:
         houses = houses.filter(ticket_price__lte=max_price)
     return houses.order_by(ordering or "-created_at", "id")
-
-
-# Redis counts are corrected on every reservation and rebuilt every 5 minutes; a hash
-# not rebuilt for three rounds is not trusted any more.
-AVAILABILITY_FRESH_FOR_SECONDS = 15 * 60
-
-
-def live_availability(houses: list[House]) -> dict[int, Any]:
-    """Redis availability of the active houses among ``houses``, where recently rebuilt."""
-    active = [house.pk for house in houses if house.status == House.Status.ACTIVE]
-    cutoff = time.time() - AVAILABILITY_FRESH_FOR_SECONDS
-    return {
-        house_id: availability
-        for house_id, availability in inventory.read_availability(active).items()
-        if availability.synced_at >= cutoff
-    }
 
 
 def visible_house(house_id: int) -> House:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from core import exceptions as domain
 from core.authentication import forget_cached_tokens
 from lottery.models import House, PlayerProfile, Promotion
+from lottery.signals import house_changed
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +226,7 @@ def soft_delete_house(*, house_id: int) -> None:
 
 
 def _refresh_inventory(house_id: int) -> None:
-    from reservations.services import refresh_house_inventory
-
-    refresh_house_inventory(house_id=house_id)
+    house_changed.send(sender=House, house_id=house_id)
 
 
 def save_promotion(*, promotion: Promotion) -> Promotion:

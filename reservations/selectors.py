@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from core import exceptions as domain
 from lottery.models import House, HouseParticipant, Ticket
+from reservations import inventory
 from reservations.models import Reservation
 
 
@@ -172,3 +174,19 @@ def integrity_mismatches() -> list[IntegrityMismatch]:
             if recorded != actual
         )
     return mismatches
+
+
+# Redis counts are corrected on every reservation and rebuilt every 5 minutes; a hash
+# not rebuilt for three rounds is not trusted any more.
+AVAILABILITY_FRESH_FOR_SECONDS = 15 * 60
+
+
+def live_availability(houses: list[House]) -> dict[int, inventory.Availability]:
+    """Redis availability of the active houses among ``houses``, where recently rebuilt."""
+    active = [house.pk for house in houses if house.status == House.Status.ACTIVE]
+    cutoff = time.time() - AVAILABILITY_FRESH_FOR_SECONDS
+    return {
+        house_id: availability
+        for house_id, availability in inventory.read_availability(active).items()
+        if availability.synced_at >= cutoff
+    }

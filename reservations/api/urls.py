@@ -1,9 +1,11 @@
 from django.urls import path
 
-from reservations.api import views
+from reservations.api import houses, views
 from reservations.api.checkout import ReservationCheckoutView
 
 urlpatterns = [
+    path("houses/", houses.HouseListView.as_view(), name="houses"),
+    path("houses/<int:house_id>/", houses.HouseDetailView.as_view(), name="house-detail"),
     path("reservations/", views.ReservationCollectionView.as_view(), name="reservations"),
     path(
         "reservations/<uuid:reservation_id>/",

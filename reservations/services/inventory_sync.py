@@ -96,6 +96,11 @@ def _rebuild_house(house_id: int) -> HouseDrift | None:
     return None
 
 
+def refresh_after_house_change(sender: object, *, house_id: int, **kwargs: object) -> None:
+    """Receiver of ``lottery.signals.house_changed``."""
+    refresh_house_inventory(house_id=house_id)
+
+
 def refresh_house_inventory(*, house_id: int) -> None:
     """After a staff change: rebuild the house in Redis if on sale, else drop it."""
     if not inventory.enabled():

@@ -106,3 +106,19 @@ def test_a_house_that_keeps_changing_is_left_for_the_next_sync(
     assert house.pk not in [d.house_id for d in drifts]
     assert _hash(house.pk)["available"] == "4"
     assert f"inventory for house {house.pk} not rebuilt" in caplog.text
+
+
+def test_a_staff_change_in_lottery_reaches_the_redis_inventory_through_its_signal(
+    make_house, django_capture_on_commit_callbacks
+) -> None:
+    """lottery sends ``house_changed``; reservations (above it) rebuilds or forgets the hash."""
+    from lottery.services import change_house_status
+
+    house = make_house(total_tickets=10)
+    sync_inventory()
+    assert inventory.read_availability([house.pk])[house.pk].available == 10
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change_house_status(house_id=house.pk, to_status="paused")
+
+    assert inventory.read_availability([house.pk]) == {}

@@ -1,4 +1,7 @@
-"""``GET /houses/`` and ``/houses/{id}/``: public reads, availability from Redis when fresh."""
+"""``GET /houses/`` and ``/houses/{id}/``: public reads, availability from Redis when fresh.
+
+It lives here, not in ``lottery``, because the live availability comes from the
+reservations' Redis inventory (apps import only downwards)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -9,10 +12,13 @@ from rest_framework.views import APIView
 
 from core.api.schema import problems
 from core.pagination import DefaultPagination
-from lottery import selectors
+from lottery import selectors as lottery_selectors
 from lottery.models import House
+from reservations import selectors
 
-ORDERING_CHOICES = [value for field in selectors.HOUSE_ORDERINGS for value in (field, f"-{field}")]
+ORDERING_CHOICES = [
+    value for field in lottery_selectors.HOUSE_ORDERINGS for value in (field, f"-{field}")
+]
 
 
 class HouseQuerySerializer(serializers.Serializer):
@@ -86,7 +92,7 @@ class HouseListView(APIView):
         query.is_valid(raise_exception=True)
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(
-            selectors.house_list(**query.validated_data), request, view=self
+            lottery_selectors.house_list(**query.validated_data), request, view=self
         )
         context = {"availability": selectors.live_availability(page)}
         return paginator.get_paginated_response(
@@ -103,6 +109,6 @@ class HouseDetailView(APIView):
         tags=["houses"],
     )
     def get(self, request: Request, house_id: int) -> Response:
-        house = selectors.visible_house(house_id)
+        house = lottery_selectors.visible_house(house_id)
         context = {"availability": selectors.live_availability([house])}
         return Response(HouseSerializer(house, context=context).data)
