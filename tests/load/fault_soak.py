@@ -142,6 +142,8 @@ class Stack:
 
     def __init__(self, *, workdir: Path, port: int, redis_port: int, record: Record) -> None:
         self.workdir, self.port, self.redis_port, self.record = workdir, port, redis_port, record
+        self.app_root = ROOT  # or an exported commit (--ref)
+        self.failed_commands: Counter[str] = Counter()
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.base = f"http://127.0.0.1:{port}"
         self.env = {
@@ -206,7 +208,7 @@ class Stack:
         log.flush()
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=self.app_root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -326,7 +328,7 @@ class Stack:
     def manage(self, *args: str, timeout: float = 180) -> tuple[int, str]:
         proc = subprocess.run(
             [PYTHON, "manage.py", *args],
-            cwd=ROOT,
+            cwd=self.app_root,
             env=self.env,
             capture_output=True,
             text=True,
@@ -334,6 +336,8 @@ class Stack:
             check=False,
         )
         output = (proc.stdout + proc.stderr).strip()
+        if proc.returncode != 0:
+            self.failed_commands[args[0]] += 1
         with open(self.workdir / "manage.log", "a") as out:
             out.write(f"==== {datetime.now().isoformat()} manage.py {' '.join(args)} ")
             out.write(f"-> {proc.returncode}\n{output}\n")
@@ -715,7 +719,9 @@ class Check:
 def end_checks(stack: Stack, record: Record) -> list[Check]:
     checks: list[Check] = []
     rc, output = stack.manage("check_integrity")
-    checks.append(Check("manage.py check_integrity exits 0", rc == 0, output.splitlines()[-1:]))
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    telling = [ln for ln in lines if "integrity" in ln or "Error" in ln] or lines or ["-"]
+    checks.append(Check("manage.py check_integrity exits 0", rc == 0, telling[-1][:160]))
 
     counts = stuck_counts()
     checks.append(
@@ -849,6 +855,14 @@ def end_checks(stack: Stack, record: Record) -> list[Check]:
             "no stack process exited on its own",
             not record.incidents,
             "; ".join(i.name for i in record.incidents) or "none",
+        )
+    )
+    failed = {k: v for k, v in stack.failed_commands.items() if k != "check_integrity"}
+    checks.append(
+        Check(
+            "every manage.py command (set-up, faults, drain) exited 0",
+            not failed,
+            ", ".join(f"{k} failed {v}x" for k, v in failed.items()) or "all exited 0",
         )
     )
     return checks
@@ -1064,19 +1078,40 @@ def report(
 # --------------------------------------------------------------------------- main
 
 
-def git_commit() -> str:
-    """HEAD, and how many tracked files differ from it (others edit the same tree)."""
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
 
+def git_commit(ref: str | None) -> str:
+    """The commit that runs: ``ref``, or HEAD and how many files of the working tree differ
+    from it (others edit the same tree)."""
     with suppress(Exception):
+        if ref:
+            return f"{git('rev-parse', '--short', ref)} (exported, clean)"
         head = git("rev-parse", "--short", "HEAD")
-        dirty = len(git("status", "--porcelain", "--untracked-files=no").splitlines())
-        return f"{head} (+{dirty} uncommitted tracked file(s))" if dirty else head
+        dirty = len(git("status", "--porcelain").splitlines())
+        return f"{head} (working tree, {dirty} file(s) differ)" if dirty else head
     return "?"
+
+
+def tree_state() -> str:
+    """A fingerprint of the working tree, to tell whether it changed during the run."""
+    with suppress(Exception):
+        return git("rev-parse", "HEAD") + git("status", "--porcelain") + git("diff")
+    return ""
+
+
+def export_ref(ref: str, workdir: Path) -> Path:
+    """``git archive`` of ``ref`` into the work directory: a tree nobody edits during the run."""
+    target = workdir / "app"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def main() -> int:
@@ -1092,6 +1127,12 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=240)
     parser.add_argument("--no-faults", action="store_true", help="a baseline run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--ref",
+        default=None,
+        help="run the stack from this commit, exported with git archive (default: the working "
+        "tree as it is; other engineers' edits during the run then change the code under it)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the log directory")
     args = parser.parse_args()
     hot_tickets = args.hot_tickets or max(40, int(args.duration))
@@ -1105,9 +1146,12 @@ def main() -> int:
     stack = Stack(workdir=workdir, port=args.port, redis_port=args.redis_port, record=record)
     stop = threading.Event()
     failed = True
-    commit = git_commit()
+    commit = git_commit(args.ref)
+    tree_before = tree_state()
     try:
         log(f"commit {commit}; logs in {workdir}")
+        if args.ref:
+            stack.app_root = export_ref(args.ref, workdir)
         stack.start_redis()
         stack.start("web")
         tokens_houses = None
@@ -1163,6 +1207,11 @@ def main() -> int:
     print()
     print(f"Fault soak: {args.duration:.0f} s, {len(tokens)} players, commit {commit}")
     print(summary)
+    if not args.ref and tree_state() != tree_before:
+        print(
+            "\nWARNING: the working tree changed during the run (other engineers' edits); the "
+            "processes may have run different code. Use --ref HEAD for a stable run."
+        )
     logs = workdir if failed or args.keep_logs else "removed"
     print(f"\nRESULT: {'FAIL' if failed else 'PASS'}   (logs: {logs})")
     return 1 if failed else 0
