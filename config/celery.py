@@ -5,7 +5,7 @@ import os
 from queue import Empty
 from urllib.parse import urlparse
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -56,6 +56,49 @@ def broker_transport(broker_url: str | None) -> str | None:
 
 app = Celery("raffle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Writes the worker heartbeat for /health/ready while the consumer consumes.
+
+    A consumer step: it starts after the task consumer and stops when the
+    connection to the broker is lost, so a dead, stuck or disconnected worker
+    goes ``stale`` after ``WORKER_HEARTBEAT_MAX_AGE_SECONDS``.
+    """
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent: object, **kwargs: object) -> None:
+        super().__init__(parent, **kwargs)
+        self.timer_entry = None
+
+    def start(self, consumer: object) -> None:
+        from core.health import WORKER_HEARTBEAT_INTERVAL_SECONDS
+
+        _beat_safely()
+        self.timer_entry = consumer.timer.call_repeatedly(
+            WORKER_HEARTBEAT_INTERVAL_SECONDS, _beat_safely
+        )
+
+    def stop(self, consumer: object) -> None:
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+            self.timer_entry = None
+
+    shutdown = stop
+
+
+def _beat_safely() -> None:
+    from core.health import record_worker_heartbeat
+    from core.ratelimit import CACHE_ERRORS
+
+    try:
+        record_worker_heartbeat()
+    except CACHE_ERRORS:  # Redis down: readiness shows the heartbeat ageing
+        logger.warning("could not record the worker heartbeat", exc_info=True)
+
+
+app.steps["consumer"].add(WorkerHeartbeat)
 
 
 @app.on_after_configure.connect

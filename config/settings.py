@@ -126,6 +126,8 @@ CELERY_BROKER_URL = redis_url("CELERY_BROKER_URL") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_MAX_RUNTIME_SECONDS = env_int("CELERY_TASK_MAX_RUNTIME_SECONDS", 300, minimum=1)
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
+# Every worker writes its heartbeat every WORKER_HEARTBEAT_INTERVAL_SECONDS (10 s, core.health).
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60, minimum=1)
 
 # --- Domain limits --------------------------------------------------------
 RESERVATION_TTL = timedelta(seconds=env_int("RESERVATION_TTL_SECONDS", 600, minimum=1))

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from core.health import WORKER_HEARTBEAT_INTERVAL_SECONDS
+
 CONFIG_TAG = "config"
 
 
@@ -25,7 +27,21 @@ def check_environment(app_configs: object = None, **kwargs: object) -> list[chec
                 "PAYMENT_SERVICE_URL must be set when PAYMENT_GATEWAY=http.", id="core.E004"
             )
         )
+    errors.extend(_heartbeat_checks())
     return errors
+
+
+def _heartbeat_checks() -> list[checks.CheckMessage]:
+    minimum = 2 * WORKER_HEARTBEAT_INTERVAL_SECONDS
+    if minimum > settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS:
+        return [
+            checks.Error(
+                f"WORKER_HEARTBEAT_MAX_AGE_SECONDS must be at least {minimum}: workers write "
+                f"their heartbeat every {WORKER_HEARTBEAT_INTERVAL_SECONDS} s.",
+                id="core.E007",
+            )
+        ]
+    return []
 
 
 def _production_checks() -> list[checks.CheckMessage]:

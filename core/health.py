@@ -1,8 +1,8 @@
 """Liveness and readiness probes.
 
 Readiness: the database is required (503 without it); Redis, the broker and
-the beat heartbeat are accelerators or background work, so their loss makes
-the answer ``degraded`` but still 200.
+the beat and worker heartbeats are accelerators or background work, so their
+loss makes the answer ``degraded`` but still 200.
 """
 
 import time
@@ -18,11 +18,18 @@ from django.views.decorators.http import require_GET
 from core.ratelimit import CACHE_ERRORS
 
 BEAT_HEARTBEAT_KEY = "beat:heartbeat"
+WORKER_HEARTBEAT_KEY = "worker:heartbeat"
+# A running worker's consumer writes its heartbeat this often (config/celery.py).
+WORKER_HEARTBEAT_INTERVAL_SECONDS = 10
 PROBE_TIMEOUT_SECONDS = 0.5
 
 
 def record_beat_heartbeat() -> None:
     cache.set(BEAT_HEARTBEAT_KEY, time.time(), timeout=None)
+
+
+def record_worker_heartbeat() -> None:
+    cache.set(WORKER_HEARTBEAT_KEY, time.time(), timeout=None)
 
 
 def check_database() -> str:
@@ -61,16 +68,25 @@ def _ping(url: str) -> str:
 
 
 def check_beat() -> str:
+    return _check_heartbeat(BEAT_HEARTBEAT_KEY, settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS)
+
+
+def check_worker() -> str:
+    """A consuming worker writes this heartbeat; a dead or disconnected one stops."""
+    return _check_heartbeat(WORKER_HEARTBEAT_KEY, settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
+
+
+def _check_heartbeat(key: str, max_age_seconds: int) -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "not_configured"
     try:
-        last_beat = cache.get(BEAT_HEARTBEAT_KEY)
+        last_seen = cache.get(key)
     except CACHE_ERRORS:
         return "unknown"
-    if last_beat is None:
+    if last_seen is None:
         return "missing"
-    age = time.time() - float(last_beat)
-    return "ok" if age <= settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS else "stale"
+    age = time.time() - float(last_seen)
+    return "ok" if age <= max_age_seconds else "stale"
 
 
 def readiness() -> tuple[int, dict[str, Any]]:
@@ -79,6 +95,7 @@ def readiness() -> tuple[int, dict[str, Any]]:
         "redis": check_redis(),
         "broker": check_broker(),
         "beat": check_beat(),
+        "worker": check_worker(),
     }
     if checks["database"] != "ok":
         return 503, {"status": "unavailable", "checks": checks}
