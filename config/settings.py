@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "lottery",
     "reservations",
     "payments",
+    "purchases",
     "draws",
     "watchlist",
 ]
@@ -217,7 +218,7 @@ SPECTACULAR_SETTINGS = {
     # Several models name their choices "Status": give each enum its own name.
     "ENUM_NAME_OVERRIDES": {
         "HouseStatusEnum": "lottery.models.House.Status",
-        "TicketStatusEnum": "lottery.models.Ticket.Status",
+        "TicketStatusEnum": "purchases.models.Ticket.Status",
         "ReservationStatusEnum": "reservations.models.Reservation.Status",
         "AccountStatusEnum": "lottery.models.PlayerProfile.AccountStatus",
     },

@@ -9,6 +9,7 @@ from core.metrics import metrics_view
 api_v1 = [
     path("", include("lottery.api.urls")),
     path("", include("reservations.api.urls")),
+    path("", include("purchases.api.urls")),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
 ]
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from core import exceptions as domain
-from lottery.models import House, Ticket
+from lottery.models import House
 
 User = get_user_model()
 
@@ -86,24 +86,3 @@ def visible_house(house_id: int) -> House:
     if house is None:
         raise domain.NotFound()
     return house
-
-
-# --- Tickets ------------------------------------------------------------------
-
-
-def player_tickets(*, user_id: int) -> QuerySet[Ticket]:
-    """A player's own tickets, newest purchase first, with the house title in the same query."""
-    return (
-        Ticket.objects.filter(owner_id=user_id)
-        .select_related("house")
-        .only(
-            "id",
-            "ticket_number",
-            "status",
-            "issued_at",
-            "reservation_id",
-            "house__id",
-            "house__title",
-        )
-        .order_by("-issued_at", "house_id", "ticket_number")
-    )

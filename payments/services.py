@@ -3,12 +3,14 @@
 Gateway calls never run inside a transaction (a slow gateway must not hold row
 locks). Every row change is a conditional UPDATE on the current status, so a
 retried or duplicated task changes nothing twice. The purchase-level effects
-of a charge or refund (tickets, inventory) live in ``reservations.services``.
+of a charge or refund (tickets, inventory) live in ``purchases.services``:
+this module knows gateways and money, not houses or tickets.
 """
 
 import logging
 import random
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, metrics, outbox
+from core.locks import SkipLocked, lock_rows
 from payments.gateways import (
     ChargeResult,
     GatewayError,
@@ -35,19 +38,21 @@ REFUND_ATTEMPT_LEASE = timedelta(minutes=5)
 MAX_REFUND_BACKOFF = timedelta(days=1)
 
 
-def create_checkout_payment(*, reservation: object, payment_token: str) -> Payment:
+def create_checkout_payment(
+    *, reservation_id: uuid.UUID, amount: Decimal, currency: str, payment_token: str
+) -> Payment:
     """The pending payment for a reservation entering checkout (caller's transaction).
 
     Its gateway idempotency key is the reservation id: however many times the
     checkout runs, the gateway charges once.
     """
     return Payment.objects.create(
-        reservation=reservation,
-        amount=reservation.total_price,
-        currency=reservation.currency,
+        reservation_id=reservation_id,
+        amount=amount,
+        currency=currency,
         gateway=get_gateway().name,
         payment_token=payment_token,
-        idempotency_key=str(reservation.pk),
+        idempotency_key=str(reservation_id),
     )
 
 
@@ -150,7 +155,7 @@ def look_up_charge(*, payment: Payment) -> ChargeResult | None:
     return charge
 
 
-def abandon_uncharged_payment(*, payment_id: int, attempted_before: object) -> bool:
+def abandon_uncharged_payment(*, payment_id: int, attempted_before: datetime) -> bool:
     """Fail a pending payment the gateway never charged, if no charge can be in flight."""
     return bool(
         Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING)
@@ -235,13 +240,14 @@ def record_refund_failure(*, refund_id: int, error: str) -> Refund:
     """One more failed attempt: backoff, or ``needs_attention`` after the last one."""
     now = timezone.now()
     with transaction.atomic():
-        refund = (
-            Refund.objects.select_for_update()
-            .filter(pk=refund_id, status__in=[Refund.Status.PENDING, Refund.Status.FAILED])
-            .first()
+        [still_due] = lock_rows(
+            Refund.objects.filter(
+                pk=refund_id, status__in=[Refund.Status.PENDING, Refund.Status.FAILED]
+            )
         )
-        if refund is None:  # succeeded meanwhile (or already needs attention)
+        if not still_due:  # succeeded meanwhile (or already needs attention)
             return Refund.objects.get(pk=refund_id)
+        refund = still_due[0]
         refund.attempts += 1
         refund.last_error = error[:4000]
         if refund.attempts >= settings.REFUND_MAX_ATTEMPTS:
@@ -273,14 +279,15 @@ def claim_due_refunds(*, batch_size: int = 100) -> list[int]:
     """Due refunds (pending or failed, past ``next_attempt_at``), leased to the caller."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Refund.objects.select_for_update(skip_locked=True)
-            .filter(
-                status__in=[Refund.Status.PENDING, Refund.Status.FAILED],
-                next_attempt_at__lte=now,
+        [ids] = lock_rows(
+            SkipLocked(
+                Refund.objects.filter(
+                    status__in=[Refund.Status.PENDING, Refund.Status.FAILED],
+                    next_attempt_at__lte=now,
+                )
+                .order_by("next_attempt_at")
+                .values_list("pk", flat=True)[:batch_size]
             )
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:batch_size]
         )
         Refund.objects.filter(pk__in=ids).update(next_attempt_at=now + REFUND_ATTEMPT_LEASE)
     return ids

@@ -1,6 +1,5 @@
 from rest_framework import serializers
 
-from lottery.models import Ticket
 from reservations.models import Reservation
 
 
@@ -57,5 +56,5 @@ class ReservationSerializer(serializers.ModelSerializer):
     def get_tickets(self, reservation: Reservation) -> list[int]:
         """Numbers of the purchase's valid tickets (prefetched); refunded ones no longer count."""
         return sorted(
-            t.ticket_number for t in reservation.tickets.all() if t.status == Ticket.Status.ACTIVE
+            t.ticket_number for t in reservation.tickets.all() if t.status == t.Status.ACTIVE
         )

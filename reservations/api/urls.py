@@ -1,7 +1,6 @@
 from django.urls import path
 
 from reservations.api import houses, views
-from reservations.api.checkout import ReservationCheckoutView
 
 urlpatterns = [
     path("houses/", houses.HouseListView.as_view(), name="houses"),
@@ -16,10 +15,5 @@ urlpatterns = [
         "reservations/<uuid:reservation_id>/cancel/",
         views.ReservationCancelView.as_view(),
         name="reservation-cancel",
-    ),
-    path(
-        "reservations/<uuid:reservation_id>/checkout/",
-        ReservationCheckoutView.as_view(),
-        name="reservation-checkout",
     ),
 ]

@@ -2,8 +2,8 @@
 
 Every transition is a conditional UPDATE on the current status (invariant 7)
 and releases the house counters, the participant row and the promotion use in
-the same transaction. Locks are taken in the global order: house, then
-reservation. Redis is corrected only after the commit.
+the same transaction. Locks are taken through ``core.locks`` in the global order: house,
+then reservation. Redis is corrected only after the commit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import metrics
+from core.locks import SkipLocked, lock_rows
 from lottery.models import House, HouseParticipant, Promotion, PromotionRedemption
 from reservations import inventory
 from reservations.models import Reservation
@@ -117,15 +118,15 @@ def cancel_reservation(*, player: AbstractBaseUser, reservation_id: uuid.UUID) -
         raise domain.NotFound()
     now = timezone.now()
     with transaction.atomic():
-        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
-        row = (
-            Reservation.objects.select_for_update()
-            .filter(pk=reservation_id, user_id=player.pk, status=Reservation.Status.PENDING)
-            .values(*_HOLD_FIELDS)
-            .first()
+        _, rows = lock_rows(
+            House.objects.filter(pk=house_id).values_list("pk", flat=True),
+            Reservation.objects.filter(
+                pk=reservation_id, user_id=player.pk, status=Reservation.Status.PENDING
+            ).values(*_HOLD_FIELDS),
         )
-        if row is None:
+        if not rows:
             raise domain.InvalidState("Only a pending reservation can be cancelled.")
+        [row] = rows
         Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).update(
             status=Reservation.Status.CANCELLED, updated_at=now
         )
@@ -172,12 +173,15 @@ def _expire_house(*, house_id: int, now: datetime, batch_size: int) -> int:
 
 def _expire_batch(*, house_id: int, now: datetime, batch_size: int) -> int:
     with transaction.atomic():
-        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
-        rows = list(
-            Reservation.objects.select_for_update(skip_locked=True)
-            .filter(house_id=house_id, status=Reservation.Status.PENDING, expires_at__lte=now)
-            .order_by("expires_at")
-            .values(*_HOLD_FIELDS)[:batch_size]
+        _, rows = lock_rows(
+            House.objects.filter(pk=house_id).values_list("pk", flat=True),
+            SkipLocked(
+                Reservation.objects.filter(
+                    house_id=house_id, status=Reservation.Status.PENDING, expires_at__lte=now
+                )
+                .order_by("expires_at")
+                .values(*_HOLD_FIELDS)[:batch_size]
+            ),
         )
         if not rows:
             return 0

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from config.beat import BEAT_SCHEDULE
 from lottery.models import House, HouseParticipant, PromotionRedemption
+from purchases.selectors import integrity_mismatches
 from reservations import inventory, tasks
 from reservations.models import Reservation
-from reservations.selectors import integrity_mismatches
 from reservations.services import expire_due_reservations, reserve_tickets, sync_inventory
 
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from lottery.models import House, HouseParticipant, Promotion, PromotionRedemption
+from purchases.selectors import integrity_mismatches
 from reservations.models import Reservation
-from reservations.selectors import integrity_mismatches
 from reservations.services import expire_due_reservations, reserve_tickets
 from tests.reservations.conftest import race, synced
 

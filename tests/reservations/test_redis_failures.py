@@ -11,8 +11,8 @@ from core import exceptions as domain
 from core import metrics
 from core.health import readiness
 from lottery.models import House
+from purchases.selectors import integrity_mismatches
 from reservations import inventory
-from reservations.selectors import integrity_mismatches
 from reservations.services import reserve_tickets, sync_inventory
 from tests.private_redis import private_redis
 from tests.reservations.conftest import race

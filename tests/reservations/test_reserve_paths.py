@@ -23,8 +23,8 @@ from core.errors import PROBLEM_CONTENT_TYPE
 from core.idempotency import Outcome
 from core.models import IdempotencyRecord
 from lottery.models import House, HouseParticipant, PlayerProfile, Promotion, PromotionRedemption
+from purchases.selectors import integrity_mismatches
 from reservations.models import Reservation
-from reservations.selectors import integrity_mismatches
 from reservations.services.reserve import reserve_with_sql
 from reservations.services.reserve_orm import api_datetime, reserve_with_orm
 

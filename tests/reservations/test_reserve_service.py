@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from lottery.models import House, HouseParticipant, PlayerProfile, Promotion, PromotionRedemption
+from purchases.selectors import integrity_mismatches
 from reservations.models import Reservation
-from reservations.selectors import integrity_mismatches
 from reservations.services import cancel_reservation, reserve_tickets
 from reservations.services.reserve_orm import reserve_with_orm
 

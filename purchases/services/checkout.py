@@ -8,7 +8,7 @@ when the tickets cannot be issued after a successful charge, opens a refund
 and keeps the inventory held (``refund_pending``) until the refund succeeds.
 
 Every step is a conditional transition under the global lock order (house,
-reservation, payment), so running the task twice, or again after a crash at
+reservation, payment: ``core.locks``), so running the task twice, or again after a crash at
 any line, ends in the same state with one charge, one set of tickets or one
 refund. ``recover_stuck_checkouts`` resolves what a lost task left behind by
 asking the gateway whether the charge happened.
@@ -29,11 +29,14 @@ from django.utils import timezone
 from core import exceptions as domain
 from core import failpoints, metrics, outbox
 from core.dead_letters import close_resolved_dead_letters
-from lottery.models import House, PlayerProfile, Ticket
+from core.locks import lock_rows
+from lottery.models import House, PlayerProfile
 from lottery.services import check_profile_eligible, eligible_player
 from payments import services as payments
 from payments.gateways import GatewayError
 from payments.models import Payment
+from purchases.models import Ticket
+from purchases.services.refunds import open_purchase_refund
 from reservations.models import Reservation
 from reservations.services.lifecycle import Hold, release_holds
 
@@ -68,13 +71,18 @@ def start_checkout(
             if reservation.expires_at <= now:
                 raise domain.InvalidState("The reservation has expired.")
             raise domain.SalesClosed()
-        payments.create_checkout_payment(reservation=reservation, payment_token=payment_token)
+        payments.create_checkout_payment(
+            reservation_id=reservation.pk,
+            amount=reservation.total_price,
+            currency=reservation.currency,
+            payment_token=payment_token,
+        )
         transaction.on_commit(lambda: enqueue_checkout(reservation.pk), robust=True)
     return reservation
 
 
 def enqueue_checkout(reservation_id: uuid.UUID) -> None:
-    from payments.tasks import process_checkout
+    from purchases.tasks import process_checkout  # same app; tasks.py imports this module
 
     try:
         process_checkout.delay(str(reservation_id))
@@ -104,9 +112,11 @@ def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -
     if house_id is None:
         house_id = Reservation.objects.values_list("house_id", flat=True).get(pk=reservation_id)
     with transaction.atomic():
-        house = House.objects.select_for_update(no_key=True).get(pk=house_id)
-        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
-        payment = Payment.objects.select_for_update().get(reservation_id=reservation_id)
+        [house], [reservation], [payment] = lock_rows(
+            House.objects.filter(pk=house_id),
+            Reservation.objects.filter(pk=reservation_id),
+            Payment.objects.filter(reservation_id=reservation_id),
+        )
         if reservation.status != Reservation.Status.PROCESSING:
             return reservation.status
         if payment.status == Payment.Status.PENDING:
@@ -223,8 +233,6 @@ def _hold_for_refund(reservation: Reservation, payment: Payment, reason: str) ->
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
         status=Reservation.Status.REFUND_PENDING, failure_code=reason, updated_at=timezone.now()
     )
-    from reservations.services.refunds import open_purchase_refund
-
     open_purchase_refund(payment=payment, reason=f"tickets not issued: {reason}", actor=None)
 
 

@@ -17,11 +17,12 @@ from django.core.management import call_command
 
 from config.celery import app as celery_app
 from core import failpoints
-from lottery.models import House, Ticket
+from lottery.models import House
 from payments.models import Refund, SandboxLedgerEntry
-from payments.tasks import process_checkout
+from purchases.models import Ticket
+from purchases.services.checkout import recover_stuck_checkouts
+from purchases.tasks import process_checkout
 from reservations.models import Reservation
-from reservations.services.checkout import recover_stuck_checkouts
 from tests.conftest import client_for
 from tests.workers import celery_worker
 

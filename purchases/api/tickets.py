@@ -1,10 +1,12 @@
+"""``GET /api/v1/me/tickets/``: the player's own tickets."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
 from core.api.schema import problems
-from lottery import selectors
-from lottery.models import Ticket
+from purchases import selectors
+from purchases.models import Ticket
 
 
 class MyTicketSerializer(serializers.ModelSerializer):

@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 
 from core.api.schema import IDEMPOTENCY_KEY_HEADER, problems
 from core.idempotency import idempotent
+from purchases.services.checkout import start_checkout
 from reservations.models import Reservation
-from reservations.services.checkout import start_checkout
 
 
 class CheckoutRequestSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 A refund is opened under the payment row lock (never more than was paid),
 attempted by a task outside any transaction (same gateway key every attempt,
 so the gateway refunds at most once), and settled in one transaction under
-house -> reservation -> payment -> refund locks: the refund succeeds, and only
+house -> reservation -> payment -> refund locks (``core.locks``): the refund succeeds, and only
 then are the tickets marked refunded and the inventory released (invariant 6).
 """
 
@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, outbox
-from lottery.models import House, Ticket
+from core.locks import lock_rows
+from lottery.models import House
 from payments import services as payments
 from payments.models import Payment, Refund
+from purchases.models import Ticket
 from reservations.models import Reservation
 from reservations.services.lifecycle import Hold, release_holds
 
@@ -51,7 +53,7 @@ def open_purchase_refund(
 
 
 def enqueue_refund_attempt(refund_id: int) -> None:
-    from payments.tasks import attempt_refund
+    from purchases.tasks import attempt_refund  # same app; tasks.py imports this module
 
     try:
         attempt_refund.delay(refund_id)
@@ -78,9 +80,12 @@ def refund_purchase(
     if house_id is None:
         raise domain.NotFound()
     with transaction.atomic():
-        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
-        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
-        payment = Payment.objects.select_for_update().filter(reservation_id=reservation_id).first()
+        _, [reservation], payments_of_reservation = lock_rows(
+            House.objects.filter(pk=house_id).values_list("pk", flat=True),
+            Reservation.objects.filter(pk=reservation_id),
+            Payment.objects.filter(reservation_id=reservation_id),
+        )
+        payment = payments_of_reservation[0] if payments_of_reservation else None
         existing = None if payment is None else payment.refunds.order_by("pk").first()
         if existing is not None:
             return existing
@@ -112,10 +117,12 @@ def settle_refund(*, refund_id: int) -> str:
         .get()
     )
     with transaction.atomic():
-        House.objects.select_for_update(no_key=True).filter(pk=house_id).exists()
-        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
-        Payment.objects.select_for_update().filter(reservation_id=reservation_id).exists()
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        _, [reservation], _, [refund] = lock_rows(
+            House.objects.filter(pk=house_id).values_list("pk", flat=True),
+            Reservation.objects.filter(pk=reservation_id),
+            Payment.objects.filter(reservation_id=reservation_id).values_list("pk", flat=True),
+            Refund.objects.filter(pk=refund_id),
+        )
         if not payments.mark_refund_succeeded(refund=refund):
             return Refund.objects.get(pk=refund_id).status  # settled by someone else
         _release_purchase(reservation)

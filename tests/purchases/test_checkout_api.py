@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from lottery.models import House
 from payments.models import Payment, SandboxLedgerEntry
-from tests.checkout.conftest import reserve
 from tests.conftest import client_for
+from tests.purchases.conftest import reserve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

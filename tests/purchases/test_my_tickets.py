@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from lottery.models import House
+from purchases.services.checkout import start_checkout
 from reservations.services import reserve_tickets
-from reservations.services.checkout import start_checkout
 from tests.conftest import client_for
 from tests.reservations.conftest import create_house
 

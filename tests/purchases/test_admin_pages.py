@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from core.models import DeadLetter, OutboxEvent
 from payments.models import Payment, Refund, SandboxLedgerEntry
-from reservations.services.checkout import start_checkout
-from reservations.services.refunds import refund_purchase
-from tests.checkout.conftest import reserve
+from purchases.services.checkout import start_checkout
+from purchases.services.refunds import refund_purchase
+from tests.purchases.conftest import reserve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -94,8 +94,8 @@ def checkout_closing_the_house_meanwhile(
 ) -> Reservation:
     """Start the checkout (the house is on sale), change the house while the payment is
     in flight (default: paused), then run the checkout task: paid, but not issuable."""
-    from payments.tasks import process_checkout
-    from reservations.services.checkout import start_checkout
+    from purchases.services.checkout import start_checkout
+    from purchases.tasks import process_checkout
 
     celery_app.conf.task_always_eager = False
     try:

@@ -5,7 +5,7 @@ import uuid
 from celery import shared_task
 
 from core.tasks import ReliableTask
-from reservations.services import checkout, refunds
+from purchases.services import checkout, refunds
 
 
 @shared_task(name="checkout.process", base=ReliableTask, max_retries=5)

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from reservations.services.checkout import recover_stuck_checkouts
+from purchases.services.checkout import recover_stuck_checkouts
 
 
 class Command(BaseCommand):

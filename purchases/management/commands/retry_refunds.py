@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from reservations.services.refunds import retry_due_refunds
+from purchases.services.refunds import retry_due_refunds
 
 
 class Command(BaseCommand):

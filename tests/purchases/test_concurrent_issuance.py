@@ -6,11 +6,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from lottery.models import Ticket
 from payments.models import SandboxLedgerEntry
+from purchases.models import Ticket
+from purchases.services.checkout import process_checkout, start_checkout
 from reservations.models import Reservation
-from reservations.services.checkout import process_checkout, start_checkout
-from tests.checkout.conftest import reserve
+from tests.purchases.conftest import reserve
 
 RACERS = 20
 

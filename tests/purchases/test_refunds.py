@@ -9,12 +9,13 @@ from django.utils import timezone
 
 from core.dead_letters import close_resolved_dead_letters
 from core.models import DeadLetter, OutboxEvent
-from lottery.models import House, HouseParticipant, Ticket
+from lottery.models import House, HouseParticipant
 from payments.models import Payment, Refund, SandboxLedgerEntry
+from purchases.models import Ticket
+from purchases.services.checkout import start_checkout
+from purchases.services.refunds import refund_purchase, retry_due_refunds
 from reservations.models import Reservation
-from reservations.services.checkout import start_checkout
-from reservations.services.refunds import refund_purchase, retry_due_refunds
-from tests.checkout.conftest import checkout_closing_the_house_meanwhile, reserve
+from tests.purchases.conftest import checkout_closing_the_house_meanwhile, reserve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
 

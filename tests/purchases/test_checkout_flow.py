@@ -9,12 +9,13 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core.models import DeadLetter, OutboxEvent
-from lottery.models import House, HouseParticipant, PlayerProfile, Ticket
+from lottery.models import House, HouseParticipant, PlayerProfile
 from payments.models import Payment, SandboxLedgerEntry
-from payments.tasks import process_checkout
+from purchases.models import Ticket
+from purchases.services.checkout import recover_stuck_checkouts, start_checkout
+from purchases.tasks import process_checkout
 from reservations.models import Reservation
-from reservations.services.checkout import recover_stuck_checkouts, start_checkout
-from tests.checkout.conftest import checkout_closing_the_house_meanwhile, reserve
+from tests.purchases.conftest import checkout_closing_the_house_meanwhile, reserve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_retry_chain")]
 

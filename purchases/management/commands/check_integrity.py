@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reservations import selectors
+from purchases import selectors
 
 
 class Command(BaseCommand):
