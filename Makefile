@@ -24,12 +24,12 @@ run: venv
 	@echo ""
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## make stack: gunicorn + Celery worker + Celery beat on PostgreSQL and Redis (Ctrl-C stops all)
+## make stack: gunicorn + Celery worker + Celery beat under supervisord (a dead one restarts; Ctrl-C stops all)
 stack: venv services
 	@PGPASSWORD=postgres createdb -h 127.0.0.1 -U postgres raffle 2>/dev/null || true
 	DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) manage.py migrate --noinput
 	DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) manage.py seed_demo
-	DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} .venv/bin/honcho start -f Procfile
+	DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) scripts/stack.py
 
 ## make test: PostgreSQL and Redis installed and answering, then the whole suite against them
 test: venv services

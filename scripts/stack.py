@@ -1,0 +1,84 @@
+"""Run the Procfile's processes under supervisord, which restarts any that dies.
+
+``make stack`` calls this after migrating. The Procfile stays the one place
+that names the commands; this writes a supervisord configuration for them in
+a temporary directory and runs supervisord in the foreground (``nodaemon``):
+every process's output goes to this terminal, a process that exits or is
+killed is started again (``autorestart``), and Ctrl-C stops them all.
+
+While it runs: ``.venv/bin/supervisorctl -c <printed config> status``.
+"""
+
+import os
+import re
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROCFILE_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+):\s*(?P<command>.+)$")
+
+
+def read_procfile(path: Path) -> dict[str, str]:
+    processes = {}
+    for line in path.read_text().splitlines():
+        match = PROCFILE_LINE.match(line.strip())
+        if match:
+            processes[match["name"]] = match["command"]
+    return processes
+
+
+def supervisord_config(processes: dict[str, str], run_dir: Path) -> str:
+    sections = [
+        "[supervisord]",
+        "nodaemon=true",
+        "logfile=/dev/null",  # nodaemon already echoes its log to this terminal
+        "logfile_maxbytes=0",
+        f"pidfile={run_dir / 'supervisord.pid'}",
+        f"directory={PROJECT_ROOT}",
+        "",
+        "[unix_http_server]",
+        f"file={run_dir / 'supervisor.sock'}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{run_dir / 'supervisor.sock'}",
+    ]
+    for name, command in processes.items():
+        # bash expands the Procfile's ${VAR:-default}; exec keeps the real pid under watch.
+        shell_command = shlex.quote(f"exec {command}").replace("%", "%%")
+        sections += [
+            "",
+            f"[program:{name}]",
+            f"command=/bin/bash -c {shell_command}",
+            f"directory={PROJECT_ROOT}",
+            "autostart=true",
+            "autorestart=true",
+            "startsecs=2",
+            "startretries=10",
+            "stopsignal=TERM",
+            "stopwaitsecs=30",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            "stdout_logfile=/dev/stdout",
+            "stdout_logfile_maxbytes=0",
+        ]
+    return "\n".join(sections) + "\n"
+
+
+def main() -> None:
+    processes = read_procfile(PROJECT_ROOT / "Procfile")
+    run_dir = Path(tempfile.mkdtemp(prefix="raffle-stack-"))
+    config = run_dir / "supervisord.conf"
+    config.write_text(supervisord_config(processes, run_dir))
+    print(f"supervisord: {', '.join(processes)}; config {config}", flush=True)
+    supervisord = str(PROJECT_ROOT / ".venv" / "bin" / "supervisord")
+    os.execv(supervisord, [supervisord, "-c", str(config)])  # noqa: S606 (fixed argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
