@@ -8,6 +8,7 @@ real stack. Every variable is documented in docs/configuration.md.
 import secrets
 from datetime import timedelta
 
+from config.beat import BEAT_SCHEDULE
 from config.env import (
     BASE_DIR,
     CONFIG_ERRORS,
@@ -127,6 +128,10 @@ CELERY_BROKER_URL = redis_url("CELERY_BROKER_URL") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_MAX_RUNTIME_SECONDS = env_int("CELERY_TASK_MAX_RUNTIME_SECONDS", 300, minimum=1)
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
+# The periodic jobs (declared in config/beat.py), read by core.beat_schedule through
+# settings so that core never imports config.
+PERIODIC_JOBS = BEAT_SCHEDULE
+
 # Every worker writes its heartbeat every WORKER_HEARTBEAT_INTERVAL_SECONDS (10 s, core.health).
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60, minimum=1)
 

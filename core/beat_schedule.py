@@ -1,9 +1,9 @@
-"""Write ``config.beat.BEAT_SCHEDULE`` into django-celery-beat's database tables."""
+"""Write ``settings.PERIODIC_JOBS`` (declared in ``config/beat.py``) into django-celery-beat's
+database tables."""
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-from config.beat import BEAT_SCHEDULE
 
 MANAGED_DESCRIPTION = "Declared in config/beat.py; edits are overwritten on deploy."
 
@@ -11,7 +11,7 @@ MANAGED_DESCRIPTION = "Declared in config/beat.py; edits are overwritten on depl
 def sync_beat_schedule() -> tuple[int, int, int]:
     created = updated = 0
     with transaction.atomic():
-        for job in BEAT_SCHEDULE:
+        for job in settings.PERIODIC_JOBS:
             interval, _ = IntervalSchedule.objects.get_or_create(
                 every=job.every_seconds, period=IntervalSchedule.SECONDS
             )
@@ -26,7 +26,7 @@ def sync_beat_schedule() -> tuple[int, int, int]:
             )
             created += was_created
             updated += not was_created
-        declared = [job.name for job in BEAT_SCHEDULE]
+        declared = [job.name for job in settings.PERIODIC_JOBS]
         disabled = (
             PeriodicTask.objects.filter(description=MANAGED_DESCRIPTION, enabled=True)
             .exclude(name__in=declared)
