@@ -23,7 +23,9 @@ from django.utils import timezone
 from core import exceptions as domain
 from core import idempotency
 from core.idempotency import Outcome
+from core.locks import lock_rows
 from lottery.models import House, HouseParticipant, PlayerProfile, Promotion, PromotionRedemption
+from lottery.on_sale import is_on_sale
 from lottery.services import check_profile_eligible
 from reservations.models import Reservation
 
@@ -90,17 +92,15 @@ def _reserve(
     now: datetime,
 ) -> bytes:
     check_profile_eligible(PlayerProfile.objects.filter(user_id=player.pk).first())
-    house = (
-        House.objects.select_for_update()
-        .filter(pk=house_id, deleted_at__isnull=True)
-        .exclude(status=House.Status.DRAFT)
-        .first()
+    (houses,) = lock_rows(
+        House.objects.filter(pk=house_id, deleted_at__isnull=True).exclude(
+            status=House.Status.DRAFT
+        )
     )
+    house = houses[0] if houses else None
     if house is None:
         raise domain.NotFound()
-    if house.status != House.Status.ACTIVE or not (
-        house.sales_start_at <= now < house.sales_end_at
-    ):
+    if not is_on_sale(house, now):
         raise domain.SalesClosed()
     if not house.min_tickets_per_purchase <= quantity <= house.max_tickets_per_purchase:
         raise domain.PurchaseLimitExceeded()

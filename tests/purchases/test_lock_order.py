@@ -36,9 +36,6 @@ OTHER_ROWS = {
     "core/dead_letters.py": "dead letters",
     "payments/gateways/sandbox.py": "the sandbox gateway's own ledger",
 }
-# Not yet through the helper: the ORM reserve path locks one house row FOR UPDATE.
-# Owned by the reserve split (issue 8); the change is lock_rows(House.objects.filter(...)).
-NOT_YET = {"reservations/services/reserve_orm.py"}
 
 
 @pytest.fixture
@@ -132,7 +129,7 @@ def test_nothing_but_core_locks_takes_row_locks_on_the_ordered_models() -> None:
         source = path.read_text()
         if "select_for_update" not in source and "FOR UPDATE" not in source.upper():
             continue
-        if relative in OTHER_ROWS or relative in NOT_YET:
+        if relative in OTHER_ROWS:
             continue
         offenders.append(relative)
     sql_files = [
