@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -31,6 +31,7 @@ from core import failpoints, metrics, outbox
 from core.dead_letters import close_resolved_dead_letters
 from core.locks import lock_rows
 from lottery.models import House, PlayerProfile
+from lottery.on_sale import is_on_sale, on_sale_q
 from lottery.services import check_profile_eligible, eligible_player
 from payments import services as payments
 from payments.gateways import GatewayError
@@ -54,7 +55,7 @@ def start_checkout(
     with transaction.atomic():
         # One statement: the house must be on sale now, or nobody is charged.
         moved = Reservation.objects.filter(
-            _house_on_sale(now, prefix="house__"),
+            on_sale_q(now, prefix="house__"),
             pk=reservation_id,
             user_id=player.pk,
             status=Reservation.Status.PENDING,
@@ -132,24 +133,12 @@ def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -
         return Reservation.Status.COMPLETED
 
 
-def _house_on_sale(now: datetime, *, prefix: str = "") -> Q:
-    """Active, not deleted, and ``now`` within ``[sales_start_at, sales_end_at)``."""
-    return Q(
-        **{
-            f"{prefix}status": House.Status.ACTIVE,
-            f"{prefix}deleted_at__isnull": True,
-            f"{prefix}sales_start_at__lte": now,
-            f"{prefix}sales_end_at__gt": now,
-        }
-    )
-
-
 def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str:
     """Re-validated after the charge: the house may have closed or the player been banned."""
-    if house.deleted_at is not None or house.status != House.Status.ACTIVE:
+    if not is_on_sale(house, timezone.now()):
+        if house.deleted_at is None and house.status == House.Status.ACTIVE:
+            return "sales_closed"  # active, but outside its sales window
         return "house_not_on_sale"
-    if not house.sales_start_at <= timezone.now() < house.sales_end_at:
-        return "sales_closed"
     profile = (
         PlayerProfile.objects.select_related("user").filter(user_id=reservation.user_id).first()
     )

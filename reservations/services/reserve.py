@@ -46,6 +46,7 @@ from core import exceptions as domain
 from core import idempotency
 from core.idempotency import Outcome, StoredKey
 from core.prepared import PreparedStatement, sqlstate
+from lottery.on_sale import on_sale_sql
 from reservations import inventory
 from reservations.inventory import Gate
 from reservations.services.reserve_orm import api_datetime, reserve_with_orm
@@ -74,7 +75,11 @@ REFUSALS: dict[str, type[domain.DomainError]] = {
 # with 11 values: PostgreSQL plans it once, the driver never re-parses 7 kB of SQL.
 _STATEMENT = PreparedStatement(
     name="reservations_reserve_v1",
-    sql=(Path(__file__).resolve().parent.parent / "sql" / "reserve.sql").read_text(),
+    sql=(Path(__file__).resolve().parent.parent / "sql" / "reserve.sql")
+    .read_text()
+    # "On sale" has one definition (lottery.on_sale); the file names where it applies.
+    .replace("{house_on_sale:f}", on_sale_sql(house="f", now="%(now)s"))
+    .replace("{house_on_sale:h}", on_sale_sql(house="h", now="%(now)s")),
     parameters=(
         ("user_id", "bigint"),
         ("house_id", "bigint"),

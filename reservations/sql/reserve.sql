@@ -4,6 +4,8 @@
 -- The rules and their order are described there. A conditional write that loses a
 -- race after the counter moved calls reservations_abort() (SQLSTATE RS001): the
 -- whole statement is rolled back and the service re-runs it.
+-- {house_on_sale:x} is replaced at load by lottery.on_sale.on_sale_sql for the house
+-- row aliased x: "on sale" is defined once, there.
 WITH
 profile AS (
     SELECT is_verified, account_status FROM lottery_playerprofile WHERE user_id = %(user_id)s
@@ -34,7 +36,7 @@ facts AS (
         h.id AS house_id, h.status, h.ticket_price, h.currency, h.total_tickets,
         h.tickets_sold, h.tickets_reserved, h.participant_cap, h.participants_count,
         h.min_tickets_per_purchase, h.max_tickets_per_purchase, h.max_tickets_per_user,
-        h.sales_start_at, h.sales_end_at,
+        h.sales_start_at, h.sales_end_at, h.deleted_at,
         p.is_verified, p.account_status,
         (SELECT tickets_held FROM held) AS tickets_held,
         pr.id AS promo_id, pr.is_active AS promo_active, pr.valid_from, pr.valid_until,
@@ -60,8 +62,7 @@ verdict AS (
             WHEN f.account_status <> 'active' THEN 'account_suspended'
             WHEN NOT f.is_verified THEN 'account_not_verified'
             WHEN f.house_id IS NULL OR f.status = 'draft' THEN 'not_found'
-            WHEN f.status <> 'active' OR %(now)s < f.sales_start_at
-                 OR %(now)s >= f.sales_end_at THEN 'sales_closed'
+            WHEN NOT {house_on_sale:f} THEN 'sales_closed'
             WHEN %(quantity)s < f.min_tickets_per_purchase
                  OR %(quantity)s > f.max_tickets_per_purchase THEN 'purchase_limit_exceeded'
             WHEN f.max_tickets_per_user IS NOT NULL
@@ -96,7 +97,7 @@ house_update AS (
         participants_count = h.participants_count + v.new_participant
     FROM verdict v
     WHERE v.refusal IS NULL AND h.id = %(house_id)s
-      AND h.status = 'active' AND h.deleted_at IS NULL
+      AND {house_on_sale:h}
       AND h.tickets_sold + h.tickets_reserved + %(quantity)s <= h.total_tickets
       AND (v.new_participant = 0 OR h.participant_cap IS NULL
            OR h.participants_count < h.participant_cap)
