@@ -11,13 +11,19 @@ Hex is lowercase everywhere; anything else is refused as malformed.
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and not sys.flags.safe_path:
+    # Run as a script, draws/ is first on sys.path: a draws/selectors.py or the like
+    # would shadow the standard library module of that name.
+    del sys.path[0]
+
 import argparse
 import hashlib
 import hmac
 import json
 import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
