@@ -9,7 +9,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from lottery.models import PlayerProfile
+from lottery.models import House, PlayerProfile, Promotion
+from tests.factories import create_house, create_promotion
 
 User = get_user_model()
 _usernames = itertools.count(1)
@@ -21,6 +22,16 @@ def clean_redis() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def make_house(db: None) -> Callable[..., House]:
+    return create_house
+
+
+@pytest.fixture
+def make_promotion(db: None) -> Callable[..., Promotion]:
+    return create_promotion
 
 
 @pytest.fixture

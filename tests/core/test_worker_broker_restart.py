@@ -25,8 +25,8 @@ from lottery.models import House
 from payments.models import Payment
 from reservations import inventory
 from tests.conftest import client_for
+from tests.factories import create_house
 from tests.private_redis import PrivateRedis
-from tests.reservations.conftest import create_house
 from tests.workers import RunningWorker, celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from lottery.models import House, Promotion
-from tests.reservations.conftest import create_house, create_promotion
+from tests.factories import create_house, create_promotion
 
 
 def test_admin_pages_open_for_staff(staff_client, db) -> None:

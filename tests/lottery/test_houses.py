@@ -9,14 +9,8 @@ from django.utils import timezone
 from lottery import services
 from lottery.models import House
 from reservations.services import reserve_tickets, sync_inventory
-from tests.reservations.conftest import create_house
 
 URL = "/api/v1/houses/"
-
-
-@pytest.fixture
-def make_house(db):
-    return create_house
 
 
 def test_list_shows_the_contract_fields(api_client, make_house) -> None:

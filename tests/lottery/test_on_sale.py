@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from lottery.models import House
 from lottery.on_sale import is_on_sale, on_sale_q, on_sale_sql
-from tests.reservations.conftest import create_house
+from tests.factories import create_house
 
 NOW = timezone.now().replace(microsecond=0)
 START, END = NOW - timedelta(hours=1), NOW + timedelta(hours=1)

@@ -1,44 +1,23 @@
 """Fixtures for checkout tests: houses on sale, reservations, failpoints, eager retries."""
 
-import itertools
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
-from django.utils import timezone
 
 from config.celery import app as celery_app
 from core import failpoints
 from lottery.models import House
 from reservations.models import Reservation
 from reservations.services import reserve_tickets
-
-_titles = itertools.count(1)
+from tests.factories import create_house
 
 
 @pytest.fixture
 def make_house(db: None) -> Callable[..., House]:
-    def make(**overrides: object) -> House:
-        now = timezone.now()
-        fields = {
-            "title": f"House {next(_titles)}",
-            "city": "Porto",
-            "property_value": Decimal("350000.00"),
-            "ticket_price": Decimal("10.00"),
-            "currency": "EUR",
-            "total_tickets": 1000,
-            "max_tickets_per_purchase": 10,
-            "status": House.Status.ACTIVE,
-            "sales_start_at": now - timedelta(hours=1),
-            "sales_end_at": now + timedelta(days=7),
-        }
-        fields.update(overrides)
-        return House.objects.create(**fields)
-
-    return make
+    """Checkout tests buy a lot: 1,000 tickets unless a test says otherwise."""
+    return lambda **overrides: create_house(**{"total_tickets": 1000, **overrides})
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from lottery.models import House
 from purchases.services.checkout import start_checkout
 from reservations.services import reserve_tickets
 from tests.conftest import client_for
-from tests.reservations.conftest import create_house
+from tests.factories import create_house
 
 
 @pytest.fixture
