@@ -76,6 +76,8 @@ class Sample:
     ms: float
     code: str = ""
     request_id: str = ""
+    # A 503 with Retry-After is retried once, as API.md asks of clients: did that work?
+    retried_ok: bool | None = None
 
     @property
     def answered(self) -> float:
@@ -489,7 +491,14 @@ class Player(threading.Thread):
     # -- one request, measured
 
     def call(
-        self, endpoint: str, method: str, path: str, *, body: bytes | None = None, key: str = ""
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        key: str = "",
+        is_retry: bool = False,
     ) -> httpx.Response | None:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if key:
@@ -502,16 +511,22 @@ class Player(threading.Thread):
                 Sample(t, endpoint, "ERR", (time.perf_counter() - start) * 1000, type(exc).__name__)
             )
             return None
-        self.record.add(
-            Sample(
-                t,
-                endpoint,
-                response.status_code,
-                (time.perf_counter() - start) * 1000,
-                _code(response),
-                response.headers.get("X-Request-ID", ""),
-            )
+        sample = Sample(
+            t,
+            endpoint,
+            response.status_code,
+            (time.perf_counter() - start) * 1000,
+            _code(response),
+            response.headers.get("X-Request-ID", ""),
         )
+        self.record.add(sample)
+        retry_after = response.headers.get("Retry-After")
+        if response.status_code == 503 and retry_after and not is_retry:
+            # What a well-behaved client does with 503 + Retry-After (capped to keep pace).
+            time.sleep(min(float(retry_after), 2.0))
+            again = self.call(endpoint, method, path, body=body, key=key, is_retry=True)
+            sample.retried_ok = again is not None and again.status_code < 500
+            return again
         return response
 
     # -- behaviour
@@ -820,12 +835,19 @@ def end_checks(stack: Stack, record: Record) -> list[Check]:
         )
     )
 
-    five = Counter(s.status for s in record.samples if s.status == "ERR" or s.status >= 500)
+    five = Counter(
+        s.status
+        for s in record.samples
+        if s.status == "ERR" or (s.status >= 500 and not s.retried_ok)
+    )
+    unavailable = [s for s in record.samples if s.retried_ok]
     checks.append(
         Check(
-            "zero 5xx (and zero transport errors) seen by clients",
+            "zero 5xx (and zero transport errors) left to clients: a 503 with Retry-After"
+            " counts only if its one retry failed too",
             not five,
-            ", ".join(f"{k}: {v}" for k, v in sorted(five.items(), key=str)) or "none",
+            (", ".join(f"{k}: {v}" for k, v in sorted(five.items(), key=str)) or "none")
+            + f"; {len(unavailable)} x 503 + Retry-After, each retried once successfully",
         )
     )
 
