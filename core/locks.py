@@ -3,7 +3,7 @@
 Every transaction that locks rows of these models locks them here, in one
 global order, so two transactions can never wait for each other in a circle:
 
-    house -> reservation -> payment -> refund
+    house -> draw -> reservation -> payment -> refund
 
 (a parent row before its children, as pretix and Saleor do). Rows of one
 model are locked in the order of their queryset; a caller locking several
@@ -31,6 +31,7 @@ from django.db.models import QuerySet
 # The global lock order, by model label. Add a model here before locking its rows.
 LOCK_ORDER: tuple[str, ...] = (
     "lottery.House",
+    "draws.Draw",
     "reservations.Reservation",
     "payments.Payment",
     "payments.Refund",

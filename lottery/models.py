@@ -89,6 +89,9 @@ class House(models.Model):
     sales_end_at = models.DateTimeField()
     # SHA-256 hex of the draw seed, published when the house goes active (draws app).
     draw_commitment = models.CharField(max_length=64, blank=True)
+    # The secret seed itself (32 bytes), set once with the commitment. Never shown by the
+    # API, the admin or a log line: the draws app publishes it in the draw record at close.
+    draw_seed = models.BinaryField(null=True, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -154,6 +157,10 @@ class House(models.Model):
             models.CheckConstraint(
                 condition=Q(sales_start_at__lt=F("sales_end_at")),
                 name="house_sales_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(draw_commitment="") | Q(draw_commitment__regex=r"^[0-9a-f]{64}$"),
+                name="house_commitment_is_sha256_hex",
             ),
         ]
         indexes = [

@@ -1,6 +1,8 @@
 """Player writes and the one eligibility rule every purchase path calls."""
 
+import hashlib
 import logging
+import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -100,6 +102,8 @@ def set_account_status(
 
 # --- Houses (staff writes; the admin calls these) ------------------------------
 
+DRAW_SEED_BYTES = 32
+
 # Staff-driven status changes; sales happen only in ``active``.
 HOUSE_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("active",),
@@ -120,6 +124,7 @@ HOUSE_FIELDS_NOT_EDITABLE = frozenset(
         "status",
         "deleted_at",
         "draw_commitment",
+        "draw_seed",
         "created_at",
     }
 )
@@ -201,7 +206,12 @@ def save_house(*, house: House) -> House:
 
 
 def change_house_status(*, house_id: int, to_status: str) -> House:
-    """A conditional transition: only from a status that allows ``to_status``."""
+    """A conditional transition: only from a status that allows ``to_status``.
+
+    Activating a house also commits it to its draw seed (DRAWS.md section 1), in
+    the same transaction and only the first time: re-activating after a pause
+    keeps the seed and the commitment already published.
+    """
     allowed_from = [src for src, targets in HOUSE_TRANSITIONS.items() if to_status in targets]
     with transaction.atomic():
         moved = House.objects.filter(
@@ -209,8 +219,17 @@ def change_house_status(*, house_id: int, to_status: str) -> House:
         ).update(status=to_status, updated_at=timezone.now())
         if not moved:
             raise domain.InvalidState(f"This house cannot move to {to_status}.")
+        if to_status == House.Status.ACTIVE:
+            _commit_to_draw_seed(house_id)
         transaction.on_commit(lambda: _refresh_inventory(house_id))
     return House.objects.get(pk=house_id)
+
+
+def _commit_to_draw_seed(house_id: int) -> None:
+    seed = secrets.token_bytes(DRAW_SEED_BYTES)
+    House.objects.filter(pk=house_id, draw_seed__isnull=True, draw_commitment="").update(
+        draw_seed=seed, draw_commitment=hashlib.sha256(seed).hexdigest()
+    )
 
 
 def soft_delete_house(*, house_id: int) -> None:
