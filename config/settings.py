@@ -5,6 +5,8 @@ tasks, local-memory cache). ``DATABASE_URL`` and ``REDIS_URL`` switch on the
 real stack. Every variable is documented in docs/configuration.md.
 """
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -154,6 +156,28 @@ SANDBOX_REFUND_FAILURES = env_int("SANDBOX_REFUND_FAILURES", 2, minimum=0)
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 5, minimum=1)
 REFUND_RETRY_BASE_SECONDS = env_int("REFUND_RETRY_BASE_SECONDS", 60, minimum=1)
 CHECKOUT_STUCK_AFTER = timedelta(seconds=env_int("CHECKOUT_STUCK_AFTER_SECONDS", 600, minimum=1))
+# --- Draws (docs/draws.md, DRAWS.md) ----------------------------------------
+# drand: the runner fetches the fixed beacon round itself; manual: staff conduct every draw.
+DRAW_ENTROPY_SOURCE = env_choice("DRAW_ENTROPY_SOURCE", "drand", ("drand", "manual"))
+# drand HTTP relays, tried in order. The default is the League of Entropy's public relays:
+# public endpoints of a public protocol (like the chain hash and key in draws/verify.py).
+DRAW_BEACON_URLS = env_list(
+    "DRAW_BEACON_URLS",
+    ["https://api.drand.sh", "https://api2.drand.sh", "https://drand.cloudflare.com"],
+)
+DRAW_BEACON_TIMEOUT_SECONDS = env_int("DRAW_BEACON_TIMEOUT_SECONDS", 5, minimum=1)
+DRAW_BEACON_ATTEMPTS = env_int("DRAW_BEACON_ATTEMPTS", 3, minimum=1)
+# The beacon round is the first one at least this long after the ticket list froze.
+DRAW_BEACON_DELAY_SECONDS = env_int("DRAW_BEACON_DELAY_SECONDS", 300, minimum=0)
+DRAW_ALTERNATES = env_int("DRAW_ALTERNATES", 3, minimum=0)
+# Keys the per-house pseudonymous holder ids of the frozen lists; never leaves the server.
+DRAW_HOLDER_KEY = (
+    env_str("DRAW_HOLDER_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"draws.holder-key", hashlib.sha256).hexdigest()
+)
+# How long a closed house waits for its pending and processing purchases before the
+# runner nudges expiry and stuck-checkout recovery (it freezes once none is in flight).
+DRAW_FREEZE_WAIT_SECONDS = env_int("DRAW_FREEZE_WAIT_SECONDS", 900, minimum=0)
 # Fault injection points (core.failpoints) for crash tests; never on in production.
 FAILPOINTS_ENABLED = env_bool("FAILPOINTS_ENABLED", False)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
@@ -226,6 +250,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "purchases.models.Ticket.Status",
         "ReservationStatusEnum": "reservations.models.Reservation.Status",
         "AccountStatusEnum": "lottery.models.PlayerProfile.AccountStatus",
+        "DrawStatusEnum": "draws.models.Draw.Status",
+        "EntropySourceEnum": "draws.models.Draw.EntropySource",
     },
 }
 

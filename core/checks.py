@@ -28,6 +28,20 @@ def check_environment(app_configs: object = None, **kwargs: object) -> list[chec
             )
         )
     errors.extend(_heartbeat_checks())
+    errors.extend(_draw_checks())
+    return errors
+
+
+def _draw_checks() -> list[checks.CheckMessage]:
+    errors = [
+        checks.Error(
+            f"DRAW_BEACON_URLS must hold http:// or https:// URLs, got {url!r}.",
+            id="core.E008",
+            hint="See docs/configuration.md.",
+        )
+        for url in settings.DRAW_BEACON_URLS
+        if not url.startswith(("http://", "https://"))
+    ]
     return errors
 
 
