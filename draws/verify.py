@@ -206,23 +206,29 @@ def _public_key_point(public_key_hex: str) -> Any:
 
 def verify_beacon_signature(round_number: int, signature_hex: str, chain: Chain = QUICKNET) -> bool:
     """True only for a valid BLS signature of exactly this round under the chain's key."""
+    if isinstance(round_number, bool) or not isinstance(round_number, int):
+        return False
+    if not isinstance(signature_hex, str) or not isinstance(chain, Chain):
+        return False
+    return _verify_beacon_signature(round_number, signature_hex, chain)
+
+
+@lru_cache(maxsize=256)  # a pairing costs about half a second; a verdict never changes
+def _verify_beacon_signature(round_number: int, signature_hex: str, chain: Chain) -> bool:
     from py_ecc.bls.g2_primitives import is_inf, subgroup_check
     from py_ecc.bls.hash_to_curve import hash_to_G1
     from py_ecc.bls.point_compression import decompress_G1
     from py_ecc.optimized_bls12_381 import FQ12, G2, final_exponentiate, neg, pairing
 
     try:
-        if chain.scheme != _SCHEME:
-            return False
-        round_value = _int(round_number, "round", minimum=1)
-        if round_value >= 1 << 64:
+        if chain.scheme != _SCHEME or not 1 <= round_number < 1 << 64:
             return False
         raw = _hex_bytes(signature_hex, _SIGNATURE_BYTES, "signature")
         signature = decompress_G1(int.from_bytes(raw, "big"))
         if is_inf(signature) or not subgroup_check(signature):
             return False
         public_key = _public_key_point(chain.public_key)
-        message = hashlib.sha256(round_value.to_bytes(8, "big")).digest()
+        message = hashlib.sha256(round_number.to_bytes(8, "big")).digest()
         hashed = hash_to_G1(message, _BEACON_DST, hashlib.sha256)
         # e(signature, g2) == e(H(m), pk)  <=>  e(signature, g2) * e(H(m), -pk) == 1
         product = pairing(G2, signature, final_exponentiate=False) * pairing(
