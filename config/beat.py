@@ -23,4 +23,5 @@ BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("recover stuck checkouts", "checkout.recover_stuck", 300),
     PeriodicJob("expire reservations", "reservations.expire_reservations", 30),
     PeriodicJob("sync inventory", "reservations.sync_inventory", 300),
+    PeriodicJob("close lotteries and run draws", "draws.run_due", 60),
 )

@@ -11,3 +11,6 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Tests never reach the network: draws use staff entropy unless a test serves drand locally.
+os.environ.setdefault("DRAW_ENTROPY_SOURCE", "manual")
+os.environ.setdefault("DRAW_BEACON_URLS", "http://127.0.0.1:9")

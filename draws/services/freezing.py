@@ -104,7 +104,9 @@ def _in_flight(house_id: int) -> bool:
 
 def _waiting(draw_id: int, now: datetime) -> str:
     created_at = Draw.objects.values_list("created_at", flat=True).get(pk=draw_id)
-    if now - created_at >= timedelta(seconds=settings.DRAW_FREEZE_WAIT_SECONDS):
+    if max(now, timezone.now()) - created_at >= timedelta(
+        seconds=settings.DRAW_FREEZE_WAIT_SECONDS
+    ):
         return "waiting_past_bound"  # the pass asks stuck-checkout recovery to settle them
     return "waiting"
 
