@@ -51,14 +51,16 @@ def draws_list(*, house_id: int | None = None) -> QuerySet[Draw]:
     return draws
 
 
-def winner_user_id(draw: Draw) -> int | None:
+def winner(draw: Draw) -> dict | None:
+    """``{user_id, username}`` of the awarded ticket's holder (for the winner and staff only)."""
     if draw.awarded_ticket_number is None:
         return None
-    return (
+    row = (
         Ticket.objects.filter(house_id=draw.house_id, ticket_number=draw.awarded_ticket_number)
-        .values_list("owner_id", flat=True)
+        .values_list("owner_id", "owner__username")
         .first()
     )
+    return {"user_id": row[0], "username": row[1]} if row else None
 
 
 def ticket_proof(*, user_id: int, ticket_id: int) -> dict:
