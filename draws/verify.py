@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +32,6 @@ from typing import Any
 
 ALGORITHM_VERSION = 1
 
-_HEX_RE = re.compile(r"[0-9a-f]*")
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _HOLDER_BYTES = 16
@@ -71,9 +69,13 @@ QUICKNET = Chain(
 
 def _hex_bytes(value: object, length: int, what: str) -> bytes:
     """Strict lowercase hex of exactly ``length`` bytes (no spaces, no 0x, no uppercase)."""
-    if not isinstance(value, str) or len(value) != 2 * length or not _HEX_RE.fullmatch(value):
+    try:
+        raw = bytes.fromhex(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raw = b""
+    if len(raw) != length or raw.hex() != value:  # refuses case, spaces and length at once
         raise ValueError(f"{what} must be {2 * length} lowercase hex characters")
-    return bytes.fromhex(value)
+    return raw
 
 
 def _int(value: object, what: str, minimum: int = 0) -> int:
@@ -87,10 +89,9 @@ def _int(value: object, what: str, minimum: int = 0) -> int:
 
 def leaf_bytes(ticket_number: int, holder_hex: str) -> bytes:
     """ticket_number as 8-byte unsigned big-endian || the 16 raw bytes of holder."""
-    number = _int(ticket_number, "ticket_number")
-    if number >= 1 << 64:
-        raise ValueError("ticket_number must fit in 8 bytes")
-    return number.to_bytes(8, "big") + _hex_bytes(holder_hex, _HOLDER_BYTES, "holder")
+    if type(ticket_number) is not int or not 0 <= ticket_number < 1 << 64:
+        raise ValueError("ticket_number must be an integer that fits in 8 unsigned bytes")
+    return ticket_number.to_bytes(8, "big") + _hex_bytes(holder_hex, _HOLDER_BYTES, "holder")
 
 
 def _leaf_hashes(leaves: Sequence[bytes]) -> bytearray:
