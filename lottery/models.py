@@ -28,6 +28,8 @@ class PlayerProfile(models.Model):
     account_status = models.CharField(
         max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
+    # Emails about purchases, watched houses and draws (watchlist.notifications).
+    notifications_enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

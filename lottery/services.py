@@ -83,6 +83,15 @@ def check_profile_eligible(profile: PlayerProfile | None) -> PlayerProfile:
     return profile
 
 
+def set_notifications(*, user: AbstractBaseUser, enabled: bool) -> None:
+    """The player switches every notification email on or off (any account status may)."""
+    with transaction.atomic():
+        profile = ensure_player_profile(user)
+        PlayerProfile.objects.filter(pk=profile.pk).update(
+            notifications_enabled=enabled, updated_at=timezone.now()
+        )
+
+
 def set_account_status(
     *, profile: PlayerProfile, account_status: str, is_verified: bool
 ) -> PlayerProfile:

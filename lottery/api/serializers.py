@@ -28,8 +28,27 @@ class PlayerSerializer(serializers.ModelSerializer):
         choices=PlayerProfile.AccountStatus.choices,
         read_only=True,
     )
+    notifications = serializers.BooleanField(
+        source="player_profile.notifications_enabled",
+        read_only=True,
+        help_text="Whether the player gets emails (purchases, watched houses, draws).",
+    )
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "is_verified", "account_status", "date_joined"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "is_verified",
+            "account_status",
+            "notifications",
+            "date_joined",
+        ]
         read_only_fields = fields
+
+
+class PlayerUpdateSerializer(serializers.Serializer):
+    notifications = serializers.BooleanField(
+        required=False, help_text="false switches every notification email off."
+    )

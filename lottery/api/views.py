@@ -14,6 +14,7 @@ from core.ratelimit import body_username, client_ip, enforce_rate_limit
 from lottery import selectors, services
 from lottery.api.serializers import (
     PlayerSerializer,
+    PlayerUpdateSerializer,
     RegisterRequestSerializer,
     TokenRequestSerializer,
     TokenSerializer,
@@ -79,4 +80,19 @@ class MeView(APIView):
         tags=["players"],
     )
     def get(self, request: Request) -> Response:
+        return Response(selectors.player_summary(request.user.pk))
+
+    @extend_schema(
+        operation_id="me_update",
+        request=PlayerUpdateSerializer,
+        responses={200: PlayerSerializer, **problems(400, 401, 413, 415, 422, 503)},
+        tags=["players"],
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = PlayerUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if "notifications" in serializer.validated_data:
+            services.set_notifications(
+                user=request.user, enabled=serializer.validated_data["notifications"]
+            )
         return Response(selectors.player_summary(request.user.pk))
