@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("reservations.api.urls")),
     path("", include("purchases.api.urls")),
     path("", include("draws.api.urls")),
+    path("", include("watchlist.api.urls")),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
 ]
 
