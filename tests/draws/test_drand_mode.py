@@ -1,6 +1,6 @@
 """drand mode: the runner fetches the round fixed at close from a relay (a local one here)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -9,41 +9,26 @@ from draws import verify
 from draws.models import Draw
 from draws.services.passes import run_due
 from lottery.models import House
-from tests.draws.drand_server import local_relay
-from tests.draws.flow import activated_house, buy, live_draw
+from tests.draws.drand_server import CLOSE_AT, closed_at_the_recorded_round, drand_mode
+from tests.draws.flow import live_draw
 from tests.draws.quicknet_rounds import QUICKNET_ROUNDS, RECORDED_ROUND
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-# The moment whose close fixes RECORDED_ROUND with the default 300 s delay.
-ROUND_TIME = verify.QUICKNET.genesis_time + (RECORDED_ROUND - 1) * verify.QUICKNET.period
-CLOSE_AT = datetime.fromtimestamp(ROUND_TIME - 300, UTC)
-
 
 @pytest.fixture
 def relay(settings):
-    with local_relay() as relay:
-        settings.DRAW_ENTROPY_SOURCE = "drand"
-        settings.DRAW_BEACON_URLS = [relay.url]
-        settings.DRAW_BEACON_ATTEMPTS = 1
-        settings.DRAW_BEACON_TIMEOUT_SECONDS = 2
+    with drand_mode(settings) as relay:
         yield relay
 
 
-def closed_at_the_recorded_round(make_player) -> House:
-    """A house sold now, whose sales ended just before the moment fixing RECORDED_ROUND."""
-    house = activated_house(total_tickets=30)
-    for quantity in (2, 3, 1):
-        buy(make_player(), house, quantity)
-    House.objects.filter(pk=house.pk).update(
-        sales_start_at=CLOSE_AT - timedelta(days=10), sales_end_at=CLOSE_AT - timedelta(minutes=1)
-    )
-    run_due(now=CLOSE_AT)
-    return house
+@pytest.fixture
+def buyers(make_player):
+    return [make_player() for _ in range(3)]
 
 
-def test_runner_fetches_the_fixed_round_and_completes_the_draw(relay, make_player) -> None:
-    house = closed_at_the_recorded_round(make_player)
+def test_runner_fetches_the_fixed_round_and_completes_the_draw(relay, buyers) -> None:
+    house = closed_at_the_recorded_round(buyers)
     draw = live_draw(house)
     assert draw.beacon_round == RECORDED_ROUND
     relay.rounds[RECORDED_ROUND] = QUICKNET_ROUNDS[RECORDED_ROUND]
@@ -63,17 +48,17 @@ def test_runner_fetches_the_fixed_round_and_completes_the_draw(relay, make_playe
     assert OutboxEvent.objects.filter(event_type="draw.completed").count() == 1
 
 
-def test_a_round_not_yet_out_is_not_fetched(relay, make_player) -> None:
-    house = closed_at_the_recorded_round(make_player)
+def test_a_round_not_yet_out_is_not_fetched(relay, buyers) -> None:
+    house = closed_at_the_recorded_round(buyers)
     assert run_due(now=CLOSE_AT + timedelta(seconds=10))["run"] == {"round_not_due": 1}
     assert relay.requests == []
     assert live_draw(house).status == Draw.Status.WAITING_ENTROPY
 
 
 def test_relay_without_the_round_fails_the_attempt_and_the_next_pass_completes(
-    relay, make_player
+    relay, buyers
 ) -> None:
-    house = closed_at_the_recorded_round(make_player)
+    house = closed_at_the_recorded_round(buyers)
     assert run_due()["run"] == {"failed": 1}
     draw = live_draw(house)
     assert draw.status == Draw.Status.FAILED
@@ -84,8 +69,8 @@ def test_relay_without_the_round_fails_the_attempt_and_the_next_pass_completes(
     assert (draw.status, draw.attempts) == (Draw.Status.COMPLETED, 2)
 
 
-def test_another_rounds_signature_from_a_relay_is_refused(relay, make_player) -> None:
-    house = closed_at_the_recorded_round(make_player)
+def test_another_rounds_signature_from_a_relay_is_refused(relay, buyers) -> None:
+    house = closed_at_the_recorded_round(buyers)
     relay.rounds[RECORDED_ROUND] = QUICKNET_ROUNDS[3]  # a real signature, of another round
     assert run_due()["run"] == {"failed": 1}
     draw = live_draw(house)
@@ -94,12 +79,10 @@ def test_another_rounds_signature_from_a_relay_is_refused(relay, make_player) ->
     assert draw.beacon_randomness == ""
 
 
-def test_staff_paste_the_fixed_rounds_signature_when_no_relay_answers(
-    relay, make_player, staff
-) -> None:
+def test_staff_paste_the_fixed_rounds_signature_when_no_relay_answers(relay, buyers, staff) -> None:
     from draws.services.running import conduct_draw
 
-    house = closed_at_the_recorded_round(make_player)
+    house = closed_at_the_recorded_round(buyers)
     draw = conduct_draw(
         draw_id=live_draw(house).pk,
         actor=staff,
