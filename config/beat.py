@@ -24,4 +24,6 @@ BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("expire reservations", "reservations.expire_reservations", 30),
     PeriodicJob("sync inventory", "reservations.sync_inventory", 300),
     PeriodicJob("close lotteries and run draws", "draws.run_due", 60),
+    PeriodicJob("notify watchers of houses closing", "notifications.raise_closing_soon", 300),
+    PeriodicJob("send stalled notifications", "notifications.send_stalled", 300),
 )

@@ -106,3 +106,49 @@ def redis_url(name: str) -> str:
         CONFIG_ERRORS.append((name, "must be a redis://, rediss:// or unix:// URL"))
         return ""
     return url
+
+
+CONSOLE_EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+SMTP_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def email_config() -> dict:
+    """Django's EMAIL_* settings: ``EMAIL_URL``, else ``EMAIL_HOST``/..., else the console.
+
+    ``EMAIL_URL`` is a django-environ email URL (``smtp://``, ``smtp+tls://``,
+    ``smtps://``, ``consolemail://``); ``EMAIL_BACKEND``, when set, wins.
+    """
+    config: dict = {
+        "EMAIL_BACKEND": CONSOLE_EMAIL_BACKEND,
+        "EMAIL_HOST": "localhost",
+        "EMAIL_PORT": 25,
+        "EMAIL_HOST_USER": "",
+        "EMAIL_HOST_PASSWORD": "",
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+    }
+    url = env_str("EMAIL_URL")
+    if url:
+        try:
+            parsed = environ.Env.email_url_config(url)
+        except Exception:  # django-environ raises several types for bad URLs
+            CONFIG_ERRORS.append(
+                ("EMAIL_URL", "is not a valid email URL (smtp://, smtp+tls://, smtps://...)")
+            )
+        else:
+            config.update({k: v for k, v in parsed.items() if k in config})
+    elif is_set("EMAIL_HOST"):
+        config.update(
+            EMAIL_BACKEND=SMTP_EMAIL_BACKEND,
+            EMAIL_HOST=env_str("EMAIL_HOST"),
+            EMAIL_PORT=env_int("EMAIL_PORT", 25, minimum=1),
+            EMAIL_HOST_USER=env_str("EMAIL_HOST_USER"),
+            EMAIL_HOST_PASSWORD=env_str("EMAIL_HOST_PASSWORD"),
+            EMAIL_USE_TLS=env_bool("EMAIL_USE_TLS", False),
+            EMAIL_USE_SSL=env_bool("EMAIL_USE_SSL", False),
+        )
+    if config["EMAIL_USE_TLS"] and config["EMAIL_USE_SSL"]:
+        CONFIG_ERRORS.append(("EMAIL_USE_TLS", "and EMAIL_USE_SSL cannot both be on"))
+        config["EMAIL_USE_SSL"] = False
+    config["EMAIL_BACKEND"] = env_str("EMAIL_BACKEND") or config["EMAIL_BACKEND"]
+    return config

@@ -15,6 +15,7 @@ from config.env import (
     BASE_DIR,
     CONFIG_ERRORS,
     database_config,
+    email_config,
     env_bool,
     env_choice,
     env_int,
@@ -178,6 +179,21 @@ DRAW_HOLDER_KEY = (
 # How long a closed house waits for its pending and processing purchases before the
 # runner nudges expiry and stuck-checkout recovery (it freezes once none is in flight).
 DRAW_FREEZE_WAIT_SECONDS = env_int("DRAW_FREEZE_WAIT_SECONDS", 900, minimum=0)
+# --- Email: notifications (docs/notifications.md) ------------------------------
+# Console backend unless EMAIL_URL or EMAIL_HOST is set (tests use locmem).
+_EMAIL = email_config()
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL["EMAIL_HOST"]
+EMAIL_PORT = _EMAIL["EMAIL_PORT"]
+EMAIL_HOST_USER = _EMAIL["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _EMAIL["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _EMAIL["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _EMAIL["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "House raffle <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A notification pending or mid-send for longer than this is queued again by the sweep.
+NOTIFICATION_STALLED_AFTER_SECONDS = env_int("NOTIFICATION_STALLED_AFTER_SECONDS", 600, minimum=60)
 # Fault injection points (core.failpoints) for crash tests; never on in production.
 FAILPOINTS_ENABLED = env_bool("FAILPOINTS_ENABLED", False)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
