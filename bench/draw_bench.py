@@ -1,6 +1,10 @@
 """Benchmark the pure draw algorithm on a large house. A command, not a test.
 
     .venv/bin/python bench/draw_bench.py [--tickets 1000000] [--alternates 3]
+    .venv/bin/python bench/draw_bench.py --database [--tickets 1000000]   # needs DATABASE_URL
+
+``--database`` runs bench/draw_database_bench.py: the same size of house closed,
+frozen and drawn by the server on PostgreSQL (see that module).
 
 Builds N synthetic 24-byte leaves (ticket numbers 1..N, holders from an HMAC as
 the server derives them), then times each step of draws.verify as the server
@@ -71,6 +75,11 @@ def synthetic_leaves(holders: list[str]) -> list[bytes]:
 
 
 def main() -> int:
+    if "--database" in sys.argv[1:]:
+        # The same house through the server: PostgreSQL, close, freeze and draw.
+        from bench.draw_database_bench import main as database_main
+
+        return database_main([arg for arg in sys.argv[1:] if arg != "--database"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--alternates", type=int, default=3)

@@ -5,12 +5,14 @@ over one blob (memoryview slices), so a million leaves cost 24 MB, not a million
 Python objects.
 """
 
+import struct
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import overload
 
-from draws.models import LEAF_BYTES
-
+LEAF_BYTES = 24  # ticket_number (8 bytes, big-endian) || holder (16 bytes): DRAWS.md section 2
 HOLDER_BYTES = LEAF_BYTES - 8
+_LEAF = struct.Struct(f"{LEAF_BYTES}s")
 
 
 class PackedLeaves(Sequence[memoryview]):
@@ -25,20 +27,23 @@ class PackedLeaves(Sequence[memoryview]):
     @overload
     def __getitem__(self, index: int) -> memoryview: ...
     @overload
-    def __getitem__(self, index: slice) -> list[memoryview]: ...
-    def __getitem__(self, index: int | slice) -> memoryview | list[memoryview]:
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: int | slice) -> memoryview | list[bytes]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            # struct unpacks the whole run in C: no Python-level loop per leaf.
+            part = self._view[start * LEAF_BYTES : max(start, stop) * LEAF_BYTES]
+            return [leaf for (leaf,) in _LEAF.iter_unpack(part)]
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("leaf index out of range")
         return self._view[index * LEAF_BYTES : (index + 1) * LEAF_BYTES]
 
-    def __iter__(self) -> Iterator[memoryview]:
-        view = self._view
-        for start in range(0, len(view), LEAF_BYTES):
-            yield view[start : start + LEAF_BYTES]
+    def __iter__(self) -> Iterator[bytes]:
+        return map(itemgetter(0), _LEAF.iter_unpack(self._view))
 
     def ticket_number(self, index: int) -> int:
         return int.from_bytes(self[index][:8], "big")

@@ -10,8 +10,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-LEAF_BYTES = 24  # ticket_number (8 bytes, big-endian) || holder (16 bytes): DRAWS.md section 2
-
 
 class DrawStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"  # the house closed; waiting for in-flight purchases

@@ -7,8 +7,8 @@ from django.db.models.functions import Coalesce, Substr
 
 from core import exceptions as domain
 from draws import verify
-from draws.leaves import PackedLeaves, unpack
-from draws.models import LEAF_BYTES, Draw, FrozenTicketList
+from draws.leaves import LEAF_BYTES, PackedLeaves, unpack
+from draws.models import Draw, FrozenTicketList
 from purchases.models import Ticket
 from reservations.models import Reservation
 
