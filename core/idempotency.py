@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -126,18 +126,27 @@ def previous_outcome(
     )
 
 
+_STORED_KEY_SQL = (
+    "SELECT fingerprint, status, response_status, response_body, response_content_type,"
+    " expires_at FROM core_idempotencyrecord WHERE user_id = %s AND key = %s"
+)
+
+
 def stored_outcome(*, user_id: int, key: str | None, fingerprint: str) -> Outcome | None:
     """``previous_outcome`` of the record under ``key``, if any: one read on (user, key)."""
     if not key:
         return None
-    rows = IdempotencyRecord.objects.filter(user_id=user_id, key=key).values_list(
-        *StoredKey._fields
-    )[:1]
-    for row in rows:
-        return previous_outcome(
-            user_id=user_id, key=key, fingerprint=fingerprint, record=StoredKey._make(row)
-        )
-    return None
+    # Fixed SQL, not the ORM: this read sits on the sold-out path (~0.15 ms of Python
+    # instead of ~0.9 ms to compile the query on every refusal).
+    with connection.cursor() as cursor:
+        cursor.execute(_STORED_KEY_SQL, [user_id, key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = StoredKey._make(row)
+    if timezone.is_naive(record.expires_at):  # SQLite (embedded mode) returns naive UTC
+        record = record._replace(expires_at=timezone.make_aware(record.expires_at, UTC))
+    return previous_outcome(user_id=user_id, key=key, fingerprint=fingerprint, record=record)
 
 
 def store_outcome(
