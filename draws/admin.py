@@ -169,6 +169,7 @@ class DrawAdmin(admin.ModelAdmin):
         form_class: type[forms.Form],
         title: str,
         act: object,
+        done_url: str | None = None,
     ) -> HttpResponse:
         if not request.user.is_staff:
             raise PermissionDenied
@@ -183,7 +184,7 @@ class DrawAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{error.detail} {details}".strip(), messages.ERROR)
             else:
                 self.message_user(request, outcome, messages.SUCCESS)
-                return HttpResponseRedirect(change_url)
+                return HttpResponseRedirect(done_url or change_url)
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -230,4 +231,8 @@ class DrawAdmin(admin.ModelAdmin):
             )
             return f"The lottery of house {draw.house_id} is cancelled; refunds are under way."
 
-        return self._staff_page(request, draw_id, CancelLotteryForm, "Cancel the lottery", act)
+        # A cancelled house has no draw: this one is gone afterwards, back to the list.
+        done_url = reverse("admin:draws_draw_changelist")
+        return self._staff_page(
+            request, draw_id, CancelLotteryForm, "Cancel the lottery", act, done_url
+        )

@@ -290,3 +290,39 @@ def test_a_refund_after_close_leaves_the_frozen_list_unchanged(make_player) -> N
     frozen.refresh_from_db()
     assert bytes(frozen.leaves) == before
     assert frozen.tickets_count == 3
+
+
+def test_staff_cancel_a_flagged_lottery_and_every_purchase_is_refunded(
+    make_player, staff, staff_client
+) -> None:
+    house = create_house()  # no commitment: flagged at close
+    purchase = buy(make_player(), house, 2)
+    end_sales(house)
+    run_due()
+    draw = live_draw(house)
+    assert draw.needs_attention_at is not None
+
+    answer = staff_client.post(
+        f"/admin/draws/draw/{draw.pk}/cancel-lottery/", {"reason": "no commitment"}
+    )
+
+    assert answer.status_code == 302
+    house.refresh_from_db()
+    purchase.refresh_from_db()
+    assert house.status == House.Status.CANCELLED
+    assert not Draw.objects.filter(house=house).exists()
+    assert purchase.status == Reservation.Status.REFUNDED
+    cancelled = OutboxEvent.objects.get(event_type="lottery.cancelled")
+    assert cancelled.payload["cancelled_by"] == staff.pk
+
+
+def test_a_frozen_lottery_cannot_be_cancelled_by_staff(make_player, staff) -> None:
+    from core import exceptions as domain
+    from draws.services.cancelling import cancel_lottery_by_staff
+
+    house = activated_house()
+    buy(make_player(), house, 2)
+    end_sales(house)
+    run_due()
+    with pytest.raises(domain.InvalidState):
+        cancel_lottery_by_staff(house_id=house.pk, actor=staff, reason="changed our mind")
