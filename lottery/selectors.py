@@ -1,5 +1,6 @@
 """Reads of players and houses."""
 
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from core import exceptions as domain
 from lottery.models import House
@@ -41,7 +43,14 @@ def player_summary(user_id: int) -> dict[str, Any]:
         row = cursor.fetchone()
     if row is None:
         raise domain.NotFound()
-    return dict(zip(PLAYER_SUMMARY_FIELDS, row, strict=True))
+    summary = dict(zip(PLAYER_SUMMARY_FIELDS, row, strict=True))
+    # SQLite (embedded mode) has no boolean type and returns naive UTC datetimes from a
+    # raw cursor: answer exactly as PostgreSQL does.
+    summary["is_verified"] = bool(summary["is_verified"])
+    summary["notifications"] = bool(summary["notifications"])
+    if timezone.is_naive(summary["date_joined"]):
+        summary["date_joined"] = timezone.make_aware(summary["date_joined"], UTC)
+    return summary
 
 
 def player_with_profile(user_id: int) -> AbstractBaseUser:

@@ -94,3 +94,30 @@ def test_gunicorn_entry_point_refuses_bad_configuration():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG=0" in result.stderr
+
+
+ME_IN_EMBEDDED_MODE = """
+import json
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+from lottery.models import PlayerProfile
+user = get_user_model().objects.create_user("embedded", password="x")
+PlayerProfile.objects.filter(user=user).update(is_verified=True)
+client = APIClient()
+client.force_authenticate(user)
+print(json.dumps(client.get("/api/v1/me/", HTTP_HOST="127.0.0.1").json()))
+"""
+
+
+def test_embedded_mode_answers_me_exactly_like_the_real_stack(tmp_path):
+    """SQLite has no boolean type and gives naive datetimes: /me/ must not show either."""
+    import json
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"}
+    assert manage("migrate", "--no-input", "-v", "0", **env).returncode == 0
+    result = manage("shell", "-c", ME_IN_EMBEDDED_MODE, **env)
+    assert result.returncode == 0, result.stderr
+    me = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert me["is_verified"] is True and me["notifications"] is True
+    assert me["date_joined"].endswith("Z")
