@@ -11,6 +11,14 @@ successful reservations/s on one hot house (at 0 and at 1,000,000 tickets
 sold), sold-out answers/s, p50/p99 latency, the oversell count (must be 0),
 and the same server's ceiling on ``GET /api/v1/me/``. Only ever talks to
 127.0.0.1.
+
+    .venv/bin/python bench/reserve_bench.py --after-redis-flush [--concurrency 32]
+
+measures instead how a sold-out house is answered right after Redis lost
+everything: per run, the inventory is synced, the bench's Redis db is flushed
+(FLUSHDB on db 12, the bench's own), and ``wrk`` starts at once on the sold-out
+house; printed next to the same server's warm sold-out rate and ``/me/``.
+``BENCH_DATABASE`` names the PostgreSQL database (default ``raffle_bench``).
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "raffle_bench")
+if not re.fullmatch(r"raffle_bench\w*", BENCH_DATABASE):
+    raise SystemExit("BENCH_DATABASE must be raffle_bench or start with raffle_bench")
 BENCH_ENV = {
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/raffle_bench",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}",
     "REDIS_URL": "redis://127.0.0.1:6379/12",
     "DEBUG": "0",
     "SECRET_KEY": secrets.token_urlsafe(50),
@@ -84,14 +95,14 @@ def prepare_database() -> None:
             "-U",
             "postgres",
             "-tAc",
-            "SELECT 1 FROM pg_database WHERE datname = 'raffle_bench'",
+            f"SELECT 1 FROM pg_database WHERE datname = '{BENCH_DATABASE}'",  # noqa: S608 (checked name)
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     if exists != "1":
-        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-c", "CREATE DATABASE raffle_bench")
+        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {BENCH_DATABASE}")
     sh(sys.executable, "manage.py", "migrate", "--no-input", "-v", "0")
 
 
@@ -286,7 +297,15 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--after-redis-flush",
+        action="store_true",
+        help="only the sold-out rate right after FLUSHDB of the bench's Redis db",
+    )
     options = parser.parse_args()
+    if options.after_redis_flush:
+        after_redis_flush(options)
+        return
 
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores, shared with the rest)")
     prepare_database()
@@ -366,6 +385,82 @@ def main() -> None:
     finally:
         stop_server(server)
     print_table(rows)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def flush_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(BENCH_ENV["REDIS_URL"])  # db 12: the bench's own
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def after_redis_flush(options: argparse.Namespace) -> None:
+    """Sold-out answers/s right after Redis lost every hash, against warm and ``/me/``."""
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores, shared with the rest)")
+    prepare_database()
+    import django
+
+    django.setup()
+    tokens = Path(tempfile.mkdtemp()) / "tokens.txt"
+    seed_players(tokens)
+    sold_out = new_house(total=1, sold=1, title="bench sold out")
+    server = start_server()
+    rows = []
+    try:
+        sync_redis()
+        for mode in ("me", "reserve"):
+            wrk(concurrency=32, seconds=3, tokens=tokens, house_id=sold_out, mode=mode)
+        for concurrency in options.concurrency:
+
+            def measure(mode: str, *, flush: bool, concurrency: int = concurrency) -> Run:
+                sync_redis()
+                if flush:
+                    flush_redis()
+                return wrk(
+                    concurrency=concurrency,
+                    seconds=options.duration,
+                    tokens=tokens,
+                    house_id=sold_out,
+                    mode=mode,
+                )
+
+            me = median_run(
+                [measure("me", flush=False) for _ in range(options.runs)], "ok_per_second"
+            )
+            warm = median_run(
+                [measure("reserve", flush=False) for _ in range(options.runs)],
+                "conflict_per_second",
+            )
+            flushed = median_run(
+                [measure("reserve", flush=True) for _ in range(options.runs)],
+                "conflict_per_second",
+            )
+            rows.append((concurrency, me, warm, flushed))
+            print(
+                f"C={concurrency:<3} /me/ {me.ok_per_second:6.0f}/s | sold-out warm "
+                f"{warm.conflict_per_second:6.0f}/s | sold-out after FLUSHDB "
+                f"{flushed.conflict_per_second:6.0f}/s (p99 {flushed.p99_ms:.1f} ms, "
+                f"other {flushed.other}, errors {flushed.errors})",
+                flush=True,
+            )
+    finally:
+        stop_server(server)
+    print(
+        "\n| C | /me/ req/s | sold-out/s warm | warm / me | sold-out/s after FLUSHDB "
+        "| after flush / me | after flush p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for c, me, warm, flushed in rows:
+        print(
+            f"| {c} | {me.ok_per_second:.0f} | {warm.conflict_per_second:.0f} | "
+            f"{warm.conflict_per_second / me.ok_per_second:.2f}x | "
+            f"{flushed.conflict_per_second:.0f} | "
+            f"{flushed.conflict_per_second / me.ok_per_second:.2f}x | {flushed.p99_ms:.1f} |"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

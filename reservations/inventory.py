@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 FAILURES_TO_OPEN = 3
 OPEN_SECONDS = 5.0
+# A house with no hash is rebuilt by one caller at most this often, across all processes.
+MISS_REBUILD_EVERY_MS = 1000
 
 
 class Gate(IntEnum):
@@ -304,6 +306,33 @@ def read_availability(house_ids: list[int]) -> dict[int, Availability]:
         if total is not None and available is not None:
             found[house_id] = Availability(int(total), int(available), int(synced_at or 0))
     return found
+
+
+def rebuild_key(house_id: int) -> str:
+    return f"inv:rebuild:{house_id}"
+
+
+def claim_rebuild_after_miss(house_id: int) -> bool:
+    """True for the one caller, across processes, that rebuilds a missing hash now.
+
+    One ``SET NX PX`` per miss: the winner rebuilds, every other miss of the
+    house in the next ``MISS_REBUILD_EVERY_MS`` leaves it alone (so a house not
+    on sale, which never gets a hash, costs the database one read per period).
+    False when Redis cannot answer (fail soft, like every call here).
+    """
+    if not enabled():
+        return False
+    if not breaker.allow():
+        _fall_back_while_open()
+        return False
+    try:
+        client, _ = _client()
+        won = client.set(rebuild_key(house_id), 1, nx=True, px=MISS_REBUILD_EVERY_MS)
+    except (redis.RedisError, OSError) as exc:
+        _fall_back_after_error("claim_rebuild", exc)
+        return False
+    breaker.record_success()
+    return bool(won)
 
 
 def sync_lock(timeout_seconds: int = 240) -> redis.lock.Lock:

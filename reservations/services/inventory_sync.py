@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from core import metrics
@@ -113,3 +114,37 @@ def refresh_house_inventory(*, house_id: int) -> None:
         rebuilt = None
     if rebuilt is None:
         inventory.forget(house_id)
+
+
+def rebuild_after_miss(*, house_id: int) -> None:
+    """Redis had no hash for a house a player just asked for: rebuild it now, once.
+
+    Called after the caller's reservation attempt is over (committed, refused
+    or rolled back), never before the database answers. Single flight across
+    processes (``inventory.claim_rebuild_after_miss``); the rebuild is the
+    sync's own versioned one, so it never overwrites a newer Redis change, and
+    a house not on sale gets no hash. Never raises: the database stays right,
+    the next miss after the throttle period or the next sync tries again.
+    """
+    if not inventory.claim_rebuild_after_miss(house_id):
+        return
+    try:
+        rebuilt = _rebuild_house(house_id)
+    except (RedisError, OSError, DatabaseError) as exc:
+        logger.warning(
+            "inventory for house %s not rebuilt after a miss (%s); the database answers",
+            house_id,
+            type(exc).__name__,
+        )
+        return
+    if rebuilt is None:
+        logger.info(
+            "inventory for house %s not rebuilt after a miss: not on sale or busy", house_id
+        )
+        return
+    metrics.increment("inventory_rebuilds_total", reason="miss")
+    logger.info(
+        "inventory for house %s rebuilt after a miss: %s tickets available",
+        house_id,
+        rebuilt.database_available,
+    )

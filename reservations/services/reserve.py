@@ -49,6 +49,7 @@ from core.prepared import PreparedStatement, sqlstate
 from lottery.on_sale import on_sale_sql
 from reservations import inventory
 from reservations.inventory import Gate
+from reservations.services.inventory_sync import rebuild_after_miss
 from reservations.services.reserve_orm import api_datetime, reserve_with_orm
 
 logger = logging.getLogger(__name__)
@@ -146,10 +147,14 @@ def reserve_tickets(
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
             )
-    except BaseException:
+    except BaseException as exc:
         if redis_took:
             _compensate(house_id=house_id, user_id=player.pk, quantity=quantity, gate=gate)
+        if gate == Gate.UNKNOWN_HOUSE and isinstance(exc, domain.DomainError):
+            _rebuild_after_miss(house_id)  # a refusal: the next one should cost no query
         raise
+    if gate == Gate.UNKNOWN_HOUSE:
+        _rebuild_after_miss(house_id)
     if outcome.replayed:
         if redis_took:
             _compensate(house_id=house_id, user_id=player.pk, quantity=quantity, gate=gate)
@@ -161,6 +166,12 @@ def reserve_tickets(
             )
         )
     return outcome
+
+
+def _rebuild_after_miss(house_id: int) -> None:
+    # After this attempt commits (at once in autocommit): the rebuild reads the database
+    # on this connection, and must not run inside, or be lost with, a caller's transaction.
+    transaction.on_commit(lambda: rebuild_after_miss(house_id=house_id))
 
 
 def _compensate(*, house_id: int, user_id: int, quantity: int, gate: Gate) -> None:
