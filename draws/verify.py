@@ -193,8 +193,24 @@ def round_at_or_after(unix_time: float, chain: Chain = QUICKNET) -> int:
     return 1 + math.ceil(elapsed / chain.period)
 
 
+@lru_cache(maxsize=1)
+def load_bls() -> None:
+    """Import py_ecc without keeping the recursion limit it raises for the whole process.
+
+    py_ecc's ``__init__`` sets ``sys.setrecursionlimit(100000)``; in a web process that
+    would let a deeply nested JSON body recurse far enough to exhaust the C stack. Its
+    BLS verification runs within the default limit.
+    """
+    limit = sys.getrecursionlimit()
+    try:
+        import py_ecc  # noqa: F401
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 @lru_cache(maxsize=8)
 def _public_key_point(public_key_hex: str) -> Any:
+    load_bls()
     from py_ecc.bls.g2_primitives import subgroup_check
     from py_ecc.bls.point_compression import decompress_G2
 
@@ -216,6 +232,7 @@ def verify_beacon_signature(round_number: int, signature_hex: str, chain: Chain 
 
 @lru_cache(maxsize=256)  # a pairing costs about half a second; a verdict never changes
 def _verify_beacon_signature(round_number: int, signature_hex: str, chain: Chain) -> bool:
+    load_bls()
     from py_ecc.bls.g2_primitives import is_inf, subgroup_check
     from py_ecc.bls.hash_to_curve import hash_to_G1
     from py_ecc.bls.point_compression import decompress_G1

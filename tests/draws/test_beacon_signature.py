@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from draws.verify import QUICKNET, beacon_randomness, verify_beacon_signature
+from draws.verify import QUICKNET, beacon_randomness, load_bls, verify_beacon_signature
 from tests.draws.quicknet_rounds import (
     QUICKNET_ROUNDS,
     RECORDED_ROUND,
@@ -54,6 +54,7 @@ def _point_not_on_curve() -> str:
 
 
 def _decompresses(raw: bytes) -> bool:
+    load_bls()  # keeps the process's recursion limit (see load_bls)
     from py_ecc.bls.point_compression import decompress_G1
 
     try:
@@ -106,3 +107,23 @@ def test_malformed_round_is_false_not_an_error(round_number: object) -> None:
 def test_randomness_is_sha256_of_the_signature_bytes() -> None:
     raw = bytes.fromhex(RECORDED_SIGNATURE)
     assert beacon_randomness(RECORDED_SIGNATURE) == hashlib.sha256(raw).hexdigest()
+
+
+def test_verifying_a_signature_leaves_the_process_recursion_limit_alone() -> None:
+    """py_ecc raises it to 100,000 on import; a web process must keep its own (a fresh
+    process, since py_ecc is imported only once per process)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; from draws.verify import verify_beacon_signature; "
+        "before = sys.getrecursionlimit(); verify_beacon_signature(1, '00' * 48); "
+        "print(before, sys.getrecursionlimit())"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    before, after = result.stdout.split()
+    assert after == before
