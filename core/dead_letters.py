@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import metrics
+from core.audit import log_action
 from core.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -105,13 +106,24 @@ def requeue_dead_letters(
         letters = list(letters.order_by("pk"))
         if not letters:
             return 0
+        staff = actor if actor is not None and actor.is_authenticated else None
         DeadLetter.objects.filter(pk__in=[letter.pk for letter in letters]).update(
             status=DeadLetter.Status.REQUEUED,
             requeued_at=timezone.now(),
-            requeued_by=actor if actor is not None and actor.is_authenticated else None,
+            requeued_by=staff,
             requeue_count=F("requeue_count") + 1,
             requeue_error="",
         )
+        if staff is not None:  # the replay command and tests requeue without a staff user
+            for letter in letters:
+                log_action(
+                    actor=staff,
+                    action="dead_letter_requeued",
+                    obj_type=DeadLetter,
+                    obj_id=letter.pk,
+                    before={"status": letter.status},
+                    after={"status": DeadLetter.Status.REQUEUED},
+                )
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(lambda: _send_claimed(letters), robust=True)
         return len(letters)
@@ -135,10 +147,27 @@ def _send_claimed(letters: list[DeadLetter]) -> int:
     return sent
 
 
-def discard_dead_letters(*, ids: Iterable[int]) -> int:
-    return DeadLetter.objects.filter(pk__in=list(ids), status=DeadLetter.Status.OPEN).update(
-        status=DeadLetter.Status.DISCARDED
-    )
+def discard_dead_letters(*, ids: Iterable[int], actor: AbstractBaseUser | None = None) -> int:
+    """Give up on open dead letters; each discard by staff is audited."""
+    with transaction.atomic():
+        discarded = list(
+            DeadLetter.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(ids), status=DeadLetter.Status.OPEN)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        DeadLetter.objects.filter(pk__in=discarded).update(status=DeadLetter.Status.DISCARDED)
+        if actor is not None and actor.is_authenticated:
+            for letter_id in discarded:
+                log_action(
+                    actor=actor,
+                    action="dead_letter_discarded",
+                    obj_type=DeadLetter,
+                    obj_id=letter_id,
+                    before={"status": DeadLetter.Status.OPEN},
+                    after={"status": DeadLetter.Status.DISCARDED},
+                )
+    return len(discarded)
 
 
 def _send(letter: DeadLetter) -> None:

@@ -132,3 +132,39 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} ({self.status})"
+
+
+class AuditEntry(models.Model):
+    """One staff write: who did what to which object, written in the write's transaction.
+
+    Only ``core.audit.log_action`` creates rows; nothing updates or deletes them.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    # Stable snake_case name of the staff action, e.g. ``house_paused``.
+    action = models.CharField(max_length=64)
+    # ``app_label.model_name`` of the object written, e.g. ``lottery.house``.
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    # Only the fields that changed: {field: value} before and after the write.
+    before = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    after = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    reason = models.TextField(blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=["object_type", "object_id", "created_at"], name="audit_object_idx"
+            ),
+            models.Index(fields=["action", "created_at"], name="audit_action_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_id}"

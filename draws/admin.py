@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core import exceptions as domain
+from core.admin import AuditHistoryMixin
 from draws.models import Draw
 from draws.services.cancelling import cancel_lottery_by_staff
 from draws.services.redraw import disqualify_winner
@@ -64,7 +65,7 @@ class CancelLotteryForm(forms.Form):
 
 
 @admin.register(Draw)
-class DrawAdmin(admin.ModelAdmin):
+class DrawAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "house",
@@ -89,6 +90,7 @@ class DrawAdmin(admin.ModelAdmin):
                     "status",
                     "public_json",
                     "staff_actions",
+                    "audit_history",
                     "attempts",
                     "last_error",
                     "needs_attention_at",
@@ -105,6 +107,7 @@ class DrawAdmin(admin.ModelAdmin):
         "status",
         "public_json",
         "staff_actions",
+        "audit_history",
         "attempts",
         "last_error",
         "needs_attention_at",

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import exceptions as domain
+from core.admin import AuditHistoryMixin
 from lottery import services
 from lottery.models import House, PlayerProfile, Promotion
 
@@ -26,7 +27,9 @@ def _house_status_action(to_status: str, label: str) -> Callable[..., None]:
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         for house in queryset:
             try:
-                services.change_house_status(house_id=house.pk, to_status=to_status)
+                services.change_house_status(
+                    house_id=house.pk, to_status=to_status, actor=request.user
+                )
             except domain.DomainError as error:
                 modeladmin.message_user(request, f"{house}: {error.detail}", messages.ERROR)
             else:
@@ -70,7 +73,7 @@ class HouseAdminForm(forms.ModelForm):
 
 
 @admin.register(House)
-class HouseAdmin(admin.ModelAdmin):
+class HouseAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = HouseAdminForm
     list_display = (
         "id",
@@ -87,7 +90,7 @@ class HouseAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "city")
     search_fields = ("title", "city")
-    readonly_fields = (*HOUSE_COUNTERS, "status", "draw_commitment")
+    readonly_fields = (*HOUSE_COUNTERS, "status", "draw_commitment", "audit_history")
     actions = [
         _house_status_action("active", "Activate (start sales)"),
         _house_status_action("paused", "Pause sales"),
@@ -96,7 +99,7 @@ class HouseAdmin(admin.ModelAdmin):
     ]
 
     def save_model(self, request: HttpRequest, obj: House, form: object, change: bool) -> None:
-        services.save_house(house=obj)
+        services.save_house(house=obj, actor=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: House | None = None) -> bool:
         return False  # soft delete only, through the service
@@ -105,13 +108,13 @@ class HouseAdmin(admin.ModelAdmin):
     def soft_delete(self, request: HttpRequest, queryset: QuerySet) -> None:
         for house in queryset:
             try:
-                services.soft_delete_house(house_id=house.pk)
+                services.soft_delete_house(house_id=house.pk, actor=request.user)
             except domain.DomainError as error:
                 self.message_user(request, f"{house}: {error.detail}", messages.ERROR)
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = (
         "code",
         "discount_percent",
@@ -123,25 +126,32 @@ class PromotionAdmin(admin.ModelAdmin):
         "is_active",
     )
     search_fields = ("code",)
-    readonly_fields = ("times_redeemed", "created_at", "updated_at")
+    readonly_fields = ("times_redeemed", "created_at", "updated_at", "audit_history")
 
     def save_model(self, request: HttpRequest, obj: Promotion, form: object, change: bool) -> None:
-        services.save_promotion(promotion=obj)
+        services.save_promotion(promotion=obj, actor=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: Promotion | None = None) -> bool:
         return False  # deactivate instead: redemptions keep referring to it
 
 
 @admin.register(PlayerProfile)
-class PlayerProfileAdmin(admin.ModelAdmin):
+class PlayerProfileAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """Staff verify, suspend or ban players; the service drops their cached credentials."""
 
     list_display = ("user", "is_verified", "account_status", "created_at")
     list_filter = ("is_verified", "account_status")
     search_fields = ("user__username", "user__email")
     list_select_related = ("user",)
-    fields = ("user", "is_verified", "account_status", "created_at", "updated_at")
-    readonly_fields = ("user", "created_at", "updated_at")
+    fields = (
+        "user",
+        "is_verified",
+        "account_status",
+        "created_at",
+        "updated_at",
+        "audit_history",
+    )
+    readonly_fields = ("user", "created_at", "updated_at", "audit_history")
     actions = ["verify", "suspend"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -154,14 +164,20 @@ class PlayerProfileAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: PlayerProfile, form: object, change: bool
     ) -> None:
         services.set_account_status(
-            profile=obj, account_status=obj.account_status, is_verified=obj.is_verified
+            profile=obj,
+            account_status=obj.account_status,
+            is_verified=obj.is_verified,
+            actor=request.user,
         )
 
     @admin.action(description="Verify the selected players")
     def verify(self, request: HttpRequest, queryset: QuerySet) -> None:
         for profile in queryset:
             services.set_account_status(
-                profile=profile, account_status=profile.account_status, is_verified=True
+                profile=profile,
+                account_status=profile.account_status,
+                is_verified=True,
+                actor=request.user,
             )
 
     @admin.action(description="Suspend the selected players")
@@ -171,4 +187,5 @@ class PlayerProfileAdmin(admin.ModelAdmin):
                 profile=profile,
                 account_status=PlayerProfile.AccountStatus.SUSPENDED,
                 is_verified=profile.is_verified,
+                actor=request.user,
             )

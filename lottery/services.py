@@ -12,7 +12,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from core import exceptions as domain
+from core.audit import log_action
 from core.authentication import forget_cached_tokens
+from core.locks import lock_rows
 from lottery.models import House, PlayerProfile, Promotion
 from lottery.signals import house_changed
 
@@ -93,17 +95,36 @@ def set_notifications(*, user: AbstractBaseUser, enabled: bool) -> None:
 
 
 def set_account_status(
-    *, profile: PlayerProfile, account_status: str, is_verified: bool
+    *,
+    profile: PlayerProfile,
+    account_status: str,
+    is_verified: bool,
+    actor: AbstractBaseUser | None = None,
 ) -> PlayerProfile:
-    """Staff change a player's standing; cached credentials are dropped at once."""
+    """Staff change a player's standing; cached credentials are dropped at once.
+
+    With an ``actor`` (staff), a change is audited as ``player_status_changed``.
+    """
     if account_status not in PlayerProfile.AccountStatus.values:
         raise domain.ValidationFailed(
             [{"field": "account_status", "code": "invalid_choice", "message": "Unknown status."}]
         )
     with transaction.atomic():
+        standing = ("account_status", "is_verified")
+        before = PlayerProfile.objects.filter(pk=profile.pk).values(*standing).first() or {}
         PlayerProfile.objects.filter(pk=profile.pk).update(
             account_status=account_status, is_verified=is_verified
         )
+        after = {"account_status": account_status, "is_verified": is_verified}
+        if actor is not None and before != after:
+            log_action(
+                actor=actor,
+                action="player_status_changed",
+                obj_type=PlayerProfile,
+                obj_id=profile.pk,
+                before=before,
+                after=after,
+            )
         transaction.on_commit(lambda: forget_cached_tokens(profile.user_id))
     profile.refresh_from_db()
     return profile
@@ -180,8 +201,19 @@ def _validation_failed(exc: DjangoValidationError) -> domain.ValidationFailed:
     )
 
 
-def save_house(*, house: House) -> House:
-    """Create or edit a house's descriptive fields and limits; counters are never set here."""
+def _editable_house_fields() -> list[str]:
+    return [
+        f.name
+        for f in House._meta.concrete_fields
+        if not f.primary_key and f.name not in HOUSE_FIELDS_NOT_EDITABLE
+    ]
+
+
+def save_house(*, house: House, actor: AbstractBaseUser | None = None) -> House:
+    """Create or edit a house's descriptive fields and limits; counters are never set here.
+
+    With an ``actor`` (staff), audited as ``house_created`` or ``house_edited``.
+    """
     try:
         house.full_clean(exclude=["tickets_sold", "tickets_reserved", "participants_count"])
     except DjangoValidationError as exc:
@@ -195,15 +227,25 @@ def save_house(*, house: House) -> House:
         raise domain.ValidationFailed(errors)
     try:
         with transaction.atomic():
+            fields = _editable_house_fields()
+            audited = [name for name in fields if name != "updated_at"]
             if house.pk is None:
+                before, action = {}, "house_created"
                 house.save()
             else:
-                fields = [
-                    f.name
-                    for f in House._meta.concrete_fields
-                    if not f.primary_key and f.name not in HOUSE_FIELDS_NOT_EDITABLE
-                ]
+                before = House.objects.filter(pk=house.pk).values(*audited)[0]
+                action = "house_edited"
                 house.save(update_fields=fields)
+            if actor is not None:
+                after = {name: getattr(house, name) for name in audited}
+                log_action(
+                    actor=actor,
+                    action=action,
+                    obj_type=House,
+                    obj_id=house.pk,
+                    before=before,
+                    after=after,
+                )
             transaction.on_commit(lambda: _refresh_inventory(house.pk))
     except IntegrityError:
         # A reservation won the race against this edit: the CHECKs refused the new limits.
@@ -214,15 +256,34 @@ def save_house(*, house: House) -> House:
     return house
 
 
-def change_house_status(*, house_id: int, to_status: str) -> House:
+# The audit name of each staff transition: (from, to) first, then any move to ``to``.
+HOUSE_STATUS_ACTIONS: dict[tuple[str | None, str], str] = {
+    ("paused", "active"): "house_resumed",
+    (None, "active"): "house_activated",
+    (None, "paused"): "house_paused",
+    (None, "closed"): "house_closed",
+    (None, "cancelled"): "house_cancelled",
+    (None, "drawn"): "house_drawn",
+}
+
+
+def change_house_status(
+    *, house_id: int, to_status: str, actor: AbstractBaseUser | None = None
+) -> House:
     """A conditional transition: only from a status that allows ``to_status``.
 
     Activating a house also commits it to its draw seed (DRAWS.md section 1), in
     the same transaction and only the first time: re-activating after a pause
-    keeps the seed and the commitment already published.
+    keeps the seed and the commitment already published. With an ``actor``
+    (staff) the move is audited (``HOUSE_STATUS_ACTIONS``); the system's own
+    moves (closing, drawing, a cancellation audited by its caller) pass none.
     """
     allowed_from = [src for src, targets in HOUSE_TRANSITIONS.items() if to_status in targets]
     with transaction.atomic():
+        from_status = None
+        if actor is not None:  # the status it moves from, for the entry: lock, then read
+            [rows] = lock_rows(House.objects.filter(pk=house_id).values_list("status", flat=True))
+            from_status = rows[0] if rows else None
         moved = House.objects.filter(
             pk=house_id, status__in=allowed_from, deleted_at__isnull=True
         ).update(status=to_status, updated_at=timezone.now())
@@ -230,6 +291,19 @@ def change_house_status(*, house_id: int, to_status: str) -> House:
             raise domain.InvalidState(f"This house cannot move to {to_status}.")
         if to_status == House.Status.ACTIVE:
             _commit_to_draw_seed(house_id)
+        if actor is not None:
+            action = (
+                HOUSE_STATUS_ACTIONS.get((from_status, to_status))
+                or HOUSE_STATUS_ACTIONS[(None, to_status)]
+            )
+            log_action(
+                actor=actor,
+                action=action,
+                obj_type=House,
+                obj_id=house_id,
+                before={"status": from_status},
+                after={"status": to_status},
+            )
         transaction.on_commit(lambda: _refresh_inventory(house_id))
     return House.objects.get(pk=house_id)
 
@@ -241,8 +315,8 @@ def _commit_to_draw_seed(house_id: int) -> None:
     )
 
 
-def soft_delete_house(*, house_id: int) -> None:
-    """Hide a house; refused while it has tickets sold or reserved."""
+def soft_delete_house(*, house_id: int, actor: AbstractBaseUser | None = None) -> None:
+    """Hide a house; refused while it has tickets sold or reserved. Audited with an actor."""
     now = timezone.now()
     with transaction.atomic():
         deleted = House.objects.filter(
@@ -250,6 +324,15 @@ def soft_delete_house(*, house_id: int) -> None:
         ).update(deleted_at=now, updated_at=now)
         if not deleted:
             raise domain.InvalidState("A house with tickets sold or reserved cannot be deleted.")
+        if actor is not None:
+            log_action(
+                actor=actor,
+                action="house_soft_deleted",
+                obj_type=House,
+                obj_id=house_id,
+                before={"deleted_at": None},
+                after={"deleted_at": now},
+            )
         transaction.on_commit(lambda: _refresh_inventory(house_id))
 
 
@@ -257,19 +340,35 @@ def _refresh_inventory(house_id: int) -> None:
     house_changed.send(sender=House, house_id=house_id)
 
 
-def save_promotion(*, promotion: Promotion) -> Promotion:
-    """Create or edit a promotion; ``times_redeemed`` is only moved by reservations."""
+def save_promotion(*, promotion: Promotion, actor: AbstractBaseUser | None = None) -> Promotion:
+    """Create or edit a promotion; ``times_redeemed`` is only moved by reservations.
+
+    With an ``actor`` (staff), audited as ``promotion_created`` or ``promotion_edited``.
+    """
     try:
         promotion.full_clean(exclude=["times_redeemed"])
     except DjangoValidationError as exc:
         raise _validation_failed(exc) from None
-    if promotion.pk is None:
-        promotion.save()
-    else:
-        fields = [
-            f.name
-            for f in Promotion._meta.concrete_fields
-            if not f.primary_key and f.name not in ("times_redeemed", "created_at")
-        ]
-        promotion.save(update_fields=fields)
+    fields = [
+        f.name
+        for f in Promotion._meta.concrete_fields
+        if not f.primary_key and f.name not in ("times_redeemed", "created_at", "updated_at")
+    ]
+    with transaction.atomic():
+        if promotion.pk is None:
+            before, action = {}, "promotion_created"
+            promotion.save()
+        else:
+            before = Promotion.objects.filter(pk=promotion.pk).values(*fields)[0]
+            action = "promotion_edited"
+            promotion.save(update_fields=[*fields, "updated_at"])
+        if actor is not None:
+            log_action(
+                actor=actor,
+                action=action,
+                obj_type=Promotion,
+                obj_id=promotion.pk,
+                before=before,
+                after={name: getattr(promotion, name) for name in fields},
+            )
     return promotion

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from core import exceptions as domain
 from core import metrics, outbox
+from core.audit import log_action
 from core.locks import lock_rows
 from draws.models import Draw
 from lottery.models import House
@@ -68,6 +69,15 @@ def cancel_lottery_by_staff(*, house_id: int, actor: AbstractBaseUser, reason: s
         if Draw.objects.filter(house_id=house_id).exclude(status=Draw.Status.SCHEDULED).exists():
             raise domain.InvalidState("This house's ticket list is frozen: its draw goes ahead.")
         cancel_lottery(house=house, reason=f"staff: {reason.strip()}", actor=actor)
+        log_action(
+            actor=actor,
+            action="lottery_cancelled",
+            obj_type=House,
+            obj_id=house_id,
+            before={"status": house.status},
+            after={"status": House.Status.CANCELLED},
+            reason=reason.strip(),
+        )
     return House.objects.get(pk=house_id)
 
 

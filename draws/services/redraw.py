@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import metrics, outbox
+from core.audit import log_action
 from core.locks import lock_rows
 from draws.models import Draw
 from draws.services.running import completed_payload
@@ -106,6 +107,19 @@ def disqualify_winner(*, draw_id: int, actor: AbstractBaseUser, reason: str) -> 
             },
         )
         outbox.emit("draw.completed", completed_payload(redraw.pk))
+        log_action(
+            actor=actor,
+            action="draw_winner_disqualified",
+            obj_type=Draw,
+            obj_id=draw.pk,
+            before={"status": draw.status, "awarded_ticket_number": draw.awarded_ticket_number},
+            after={
+                "status": Draw.Status.SUPERSEDED,
+                "awarded_ticket_number": promoted,
+                "new_draw_id": redraw.pk,
+            },
+            reason=reason,
+        )
     metrics.increment("draws_redrawn_total")
     logger.info("draw %s: winner disqualified, draw %s awards %s", draw.pk, redraw.pk, promoted)
     return redraw

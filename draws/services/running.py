@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, metrics, outbox
+from core.audit import log_action
 from core.locks import SkipLocked, lock_rows
 from draws import beacon, verify
 from draws.models import Draw
@@ -155,6 +156,21 @@ def complete_draw(
             updated_at=now,
         )
         change_house_status(house_id=house_id, to_status=House.Status.DRAWN)
+        if actor is not None:  # staff conducted it; the draw job's own passes are not audited
+            log_action(
+                actor=actor,
+                action="draw_conducted",
+                obj_type=Draw,
+                obj_id=draw_id,
+                before={"status": draw.status},
+                after={
+                    "status": Draw.Status.COMPLETED,
+                    "entropy_source": entropy.source,
+                    "winning_ticket_number": winner,
+                    "awarded_ticket_number": winner,
+                },
+                reason=entropy.note,
+            )
         outbox.emit("draw.completed", completed_payload(draw_id))
     metrics.increment("draws_completed_total", source=entropy.source)
     logger.info("draw %s of house %s completed (%s)", draw_id, house_id, entropy.source)

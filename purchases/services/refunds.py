@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import failpoints, outbox
+from core.audit import log_action
 from core.locks import lock_rows
 from lottery.models import House
 from payments import services as payments
@@ -93,7 +94,22 @@ def refund_purchase(
             raise domain.InvalidState("Only a completed purchase can be refunded.")
         if payment.amount == 0:
             raise domain.InvalidState("Nothing was paid for this purchase.")
-        return open_purchase_refund(payment=payment, reason=reason, actor=actor)
+        refund = open_purchase_refund(payment=payment, reason=reason, actor=actor)
+        if actor is not None:  # a cancelled lottery's refunds are the system's, not staff's
+            log_action(
+                actor=actor,
+                action="purchase_refunded",
+                obj_type=Payment,
+                obj_id=payment.pk,
+                before={"reservation_status": reservation.status},
+                after={
+                    "refund_id": refund.pk,
+                    "refund_amount": refund.amount,
+                    "reservation_id": reservation.pk,
+                },
+                reason=reason,
+            )
+        return refund
 
 
 def attempt_refund(*, refund_id: int) -> str:
@@ -178,9 +194,19 @@ def retry_due_refunds(*, batch_size: int = 100) -> int:
 
 
 def retry_refund(*, refund_id: int, actor: AbstractBaseUser | None = None) -> Refund:
-    """Staff: try a failed or needs-attention refund again now."""
+    """Staff: try a failed or needs-attention refund again now (audited with an actor)."""
     with transaction.atomic():
+        before = Refund.objects.filter(pk=refund_id).values("status", "attempts").first()
         refund = payments.retry_refund_now(refund_id=refund_id, actor=actor)
+        if actor is not None:
+            log_action(
+                actor=actor,
+                action="refund_retried",
+                obj_type=Refund,
+                obj_id=refund_id,
+                before=before,
+                after={"status": refund.status, "attempts": refund.attempts},
+            )
         transaction.on_commit(lambda: enqueue_refund_attempt(refund_id), robust=True)
     return refund
 
