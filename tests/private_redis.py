@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -22,33 +23,33 @@ def private_redis(port: int) -> Iterator["PrivateRedis"]:
 
 
 class PrivateRedis:
-    def __init__(self, port: int):
+    """``data_dir`` given: an append-only file there keeps the data across a restart."""
+
+    def __init__(self, port: int, *, data_dir: Path | None = None):
         self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
+        self.data_dir = data_dir
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
+            if self.data_dir
+            else ["--appendonly", "no"]
+        )
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
+            [*command, *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_timeout=0.2)
-        for _ in range(100):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             try:
-                client.ping()
-                return
-            except redis.ConnectionError:
+                if client.ping():
+                    return
+            except (redis.ConnectionError, redis.ResponseError):  # not up, or LOADING its file
                 time.sleep(0.05)
         raise RuntimeError(f"private redis on port {self.port} did not start")
 

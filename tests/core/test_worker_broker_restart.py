@@ -7,12 +7,10 @@ file in a temporary directory). The worker process must survive both and
 finish the checkouts made afterwards.
 """
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import redis
@@ -34,48 +32,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PORT_WITHOUT_DATA, PORT_WITH_DATA = 6395, 6396
 FINAL = {"completed", "failed", "refunded", "expired", "cancelled"}
 RESTARTS = 4
-
-
-class PersistentRedis(PrivateRedis):
-    """A private redis-server that keeps its data across a restart (append-only file)."""
-
-    def __init__(self, port: int, data_dir: Path):
-        super().__init__(port)
-        self.data_dir = data_dir
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.data_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                pass
-            except redis.ResponseError:  # LOADING the append-only file
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"private redis on port {self.port} did not start")
-            time.sleep(0.05)
 
 
 @contextmanager
@@ -233,7 +189,7 @@ def test_worker_survives_a_broker_restart_without_data(settings, make_player) ->
 
 
 def test_worker_survives_a_broker_restart_with_data(settings, make_player, tmp_path) -> None:
-    server = PersistentRedis(PORT_WITH_DATA, tmp_path)
+    server = PrivateRedis(PORT_WITH_DATA, data_dir=tmp_path)
     server.start()
     try:
         redis.Redis.from_url(server.url).set("survives-restart", "1")
