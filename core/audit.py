@@ -8,6 +8,7 @@ write no entry: only a staff user's write is an audit entry.
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,8 +25,16 @@ def object_type_of(model: type[models.Model] | models.Model) -> str:
 
 
 def _plain(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """JSON-ready copy: dates, decimals and UUIDs as the JSON field would store them."""
-    return json.loads(json.dumps(dict(values or {}), cls=DjangoJSONEncoder))
+    """JSON-ready copy: dates, decimals and UUIDs as the JSON field would store them.
+
+    Aware times go to UTC first, so one instant read from the database and typed
+    into a form in another zone is not a change.
+    """
+    utc = {
+        key: value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
+        for key, value in (values or {}).items()
+    }
+    return json.loads(json.dumps(utc, cls=DjangoJSONEncoder))
 
 
 def changed_fields(

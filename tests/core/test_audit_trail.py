@@ -123,6 +123,8 @@ class Expected:
     action: str
     obj: Model
     reason: str = ""
+    # (before, after) exactly, where a scenario pins the summary down.
+    summary: tuple[dict, dict] | None = None
 
 
 @dataclass
@@ -173,12 +175,22 @@ def house_add(staff: Staff) -> Expected:
 
 
 def house_change(staff: Staff) -> Expected:
-    house = create_house(status=House.Status.DRAFT)
+    # Whole seconds, as the admin's form shows them: the edit leaves the dates as they are.
+    now = timezone.now().replace(microsecond=0)
+    house = create_house(
+        status=House.Status.DRAFT,
+        title="Old title",
+        sales_start_at=now,
+        sales_end_at=now + timedelta(days=30),
+    )
     staff.step()
-    staff.browser.submit(_change_url(house), {"title": "Renamed house"})
-    entry_house = House.objects.get(pk=house.pk)
-    assert entry_house.title == "Renamed house"
-    return Expected("house_edited", house)
+    staff.browser.submit(_change_url(house), {"title": "Renamed house", "total_tickets": "120"})
+    assert House.objects.get(pk=house.pk).title == "Renamed house"
+    summary = (
+        {"title": "Old title", "total_tickets": 100},
+        {"title": "Renamed house", "total_tickets": 120},
+    )
+    return Expected("house_edited", house, summary=summary)
 
 
 def _house_action(action: str, status: str, audited: str) -> Callable[[Staff], Expected]:
@@ -237,7 +249,8 @@ def profile_suspend(staff: Staff) -> Expected:
     profile = _unverified_profile(staff)
     staff.step()
     staff.browser.run_action(profile, "suspend")
-    return Expected("player_status_changed", profile)
+    summary = ({"account_status": "active"}, {"account_status": "suspended"})
+    return Expected("player_status_changed", profile, summary=summary)
 
 
 def _dead_letter() -> DeadLetter:
@@ -405,6 +418,17 @@ def test_staff_write_leaves_exactly_one_audit_entry(surface: str, staff_user: St
     assert entry.reason == expected.reason
     assert entry.request_id, "the entry carries the request's id"
     assert entry.before or entry.after, "the entry summarises what changed"
+    if expected.summary is not None:
+        assert (entry.before, entry.after) == expected.summary
+
+
+@pytest.mark.django_db(transaction=True)
+def test_activating_a_paused_house_is_recorded_as_a_resume(staff_user: Staff) -> None:
+    house = create_house(status=House.Status.PAUSED)
+    staff_user.browser.run_action(house, "make_active")
+    entry = AuditEntry.objects.get()
+    assert entry.action == "house_resumed"
+    assert (entry.before, entry.after) == ({"status": "paused"}, {"status": "active"})
 
 
 @pytest.mark.django_db(transaction=True)
