@@ -53,15 +53,21 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def read_idempotency_key(request: HttpRequest, *, required: bool) -> str | None:
-    key = request.headers.get(HEADER, "").strip()
+    raw = request.headers.get(HEADER)
+    key = (raw or "").strip()
     if not key:
+        if raw is not None and not required:
+            # Sent but blank: the schema says 1-255 characters, so it is not "no key".
+            raise domain.ValidationFailed(
+                [{"field": HEADER, "code": "blank", "message": "May not be blank."}]
+            )
         if required:
             raise domain.ValidationFailed(
                 [{"field": HEADER, "code": "required", "message": "This header is required."}],
                 detail=f"The {HEADER} header is required for this request.",
             )
         return None
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         raise domain.ValidationFailed(
             [{"field": HEADER, "code": "invalid", "message": "At most 255 printable characters."}]
         )

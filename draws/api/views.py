@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import exceptions as domain
+from core.api.query import reject_repeated
 from core.api.schema import problems
 from draws import selectors
 from draws.api.serializers import (
@@ -23,7 +24,10 @@ from draws.models import Draw
 from draws.services.running import conduct_draw
 
 HOUSE_ID_FILTER = OpenApiParameter(
-    name="house_id", type=int, location=OpenApiParameter.QUERY, description="Only this house."
+    name="house_id",
+    type={"type": "integer", "minimum": 0},
+    location=OpenApiParameter.QUERY,
+    description="Only this house.",
 )
 
 
@@ -33,10 +37,11 @@ class DrawListView(ListAPIView):
     serializer_class = DrawSerializer
 
     def get_queryset(self):
+        reject_repeated(self.request.query_params, ["house_id"])
         raw = self.request.query_params.get("house_id")
         house_id = None
         if raw is not None:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise domain.ValidationFailed(
                     [{"field": "house_id", "code": "invalid", "message": "An integer id."}]
                 )

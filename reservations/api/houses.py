@@ -3,14 +3,17 @@
 It lives here, not in ``lottery``, because the live availability comes from the
 reservations' Redis inventory (apps import only downwards)."""
 
-from drf_spectacular.utils import extend_schema
+import re
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.schema import problems
+from core.api.query import reject_repeated
+from core.api.schema import PAGE_PARAMETERS, paginated, problems
 from core.pagination import DefaultPagination
 from lottery import selectors as lottery_selectors
 from lottery.models import House
@@ -21,18 +24,49 @@ ORDERING_CHOICES = [
 ]
 
 
+PRICE_PATTERN = r"^(?:\d{1,10}(?:\.\d{0,2})?|\.\d{1,2})$"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": PRICE_PATTERN})
+class PriceFilterField(serializers.DecimalField):
+    """A price bound: digits with at most two decimals, never negative, never empty.
+
+    Exactly what the schema states (``Decimal`` alone would also take ``1e3``, ``+5``
+    or ``1_000``)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(max_digits=12, decimal_places=2, min_value=0, required=False, **kwargs)
+
+    def to_internal_value(self, data: object):
+        if not isinstance(data, str) or not re.fullmatch(PRICE_PATTERN, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^\x00]+$"})
+class CityFilterField(serializers.CharField):
+    """Matched as sent (no trimming); DRF refuses NUL characters, so the schema says so."""
+
+
 class HouseQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=[s for s in House.Status.values if s != House.Status.DRAFT], required=False
     )
-    city = serializers.CharField(max_length=100, required=False)
-    min_price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False
-    )
-    max_price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False
-    )
+    city = CityFilterField(max_length=100, required=False, trim_whitespace=False)
+    min_price = PriceFilterField()
+    max_price = PriceFilterField()
     ordering = serializers.ChoiceField(choices=ORDERING_CHOICES, required=False)
+
+    def to_internal_value(self, data):
+        # DRF reads ``?city=`` on an optional field as "not sent"; the schema says a filter
+        # has at least one character, so an empty one is refused, not ignored.
+        reject_repeated(data, self.fields)
+        empty = [name for name in self.fields if data.get(name) == ""]
+        if empty:
+            raise serializers.ValidationError(
+                {name: ["This filter may not be empty."] for name in empty}
+            )
+        return super().to_internal_value(data)
 
 
 class HouseSerializer(serializers.ModelSerializer):
@@ -83,8 +117,8 @@ class HouseListView(APIView):
 
     @extend_schema(
         operation_id="houses_list",
-        parameters=[HouseQuerySerializer],
-        responses={200: HouseSerializer(many=True), **problems(422)},
+        parameters=[HouseQuerySerializer, *PAGE_PARAMETERS],
+        responses={200: paginated(HouseSerializer), **problems(422)},
         tags=["houses"],
     )
     def get(self, request: Request) -> Response:

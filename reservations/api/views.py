@@ -1,12 +1,18 @@
 import uuid
 
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.schema import IDEMPOTENCY_KEY_HEADER, problems
+from core.api.schema import (
+    IDEMPOTENCY_KEY_HEADER,
+    OPTIONAL_IDEMPOTENCY_KEY_HEADER,
+    PAGE_PARAMETERS,
+    paginated,
+    problems,
+)
 from core.idempotency import idempotent
 from core.pagination import DefaultPagination
 from reservations import selectors, services
@@ -17,13 +23,7 @@ from reservations.api.serializers import (
     ReserveRequestSerializer,
 )
 
-OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
-    name="Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    type=str,
-    description="Optional; a repeat with the same key replays the first answer.",
-)
+OPTIONAL_IDEMPOTENCY_KEY = OPTIONAL_IDEMPOTENCY_KEY_HEADER
 
 
 class ReservationCollectionView(APIView):
@@ -37,7 +37,8 @@ class ReservationCollectionView(APIView):
 
     @extend_schema(
         operation_id="reservations_list",
-        responses={200: ReservationSerializer(many=True), **problems(401)},
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ReservationSerializer), **problems(401)},
         tags=["reservations"],
     )
     def get(self, request: Request) -> Response:

@@ -1,34 +1,29 @@
 """``/api/v1/watchlist/``: thin views over watchlist services and selectors."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.schema import problems
+from core.api.schema import OPTIONAL_IDEMPOTENCY_KEY_HEADER, PAGE_PARAMETERS, paginated, problems
 from core.idempotency import idempotent
 from core.pagination import DefaultPagination
 from reservations.selectors import live_availability
 from watchlist import selectors, services
 from watchlist.api.serializers import WatchlistItemSerializer, WatchRequestSerializer
 
-OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
-    name="Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    type=str,
-    description="Optional; a repeat with the same key replays the first answer.",
-)
+OPTIONAL_IDEMPOTENCY_KEY = OPTIONAL_IDEMPOTENCY_KEY_HEADER
 PLAYER_CHECK_CODES = {403: "account_not_verified, account_suspended"}
 
 
 class WatchlistView(APIView):
     @extend_schema(
         operation_id="watchlist_list",
+        parameters=PAGE_PARAMETERS,
         description="The player's watched houses, newest first, with live availability.",
         responses={
-            200: WatchlistItemSerializer(many=True),
+            200: paginated(WatchlistItemSerializer),
             **problems(401, 403, 503, codes=PLAYER_CHECK_CODES),
         },
         tags=["watchlist"],
