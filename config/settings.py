@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "purchases",
     "draws",
     "watchlist",
+    "console",
 ]
 
 MIDDLEWARE = [
