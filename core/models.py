@@ -122,6 +122,11 @@ class DeadLetter(models.Model):
     resolution = models.TextField(blank=True, default="")
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("replay_deadletter", "Can replay (requeue) a dead letter"),
+            ("discard_deadletter", "Can discard a dead letter"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=DeadLetterStatus.values),

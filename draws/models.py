@@ -106,6 +106,11 @@ class Draw(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("conduct_draw", "Can conduct a draw (beacon signature or manual entropy)"),
+            ("disqualify_winner", "Can disqualify a draw's winner"),
+        ]
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(

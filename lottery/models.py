@@ -99,6 +99,11 @@ class House(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("cancel_house", "Can cancel a house's lottery (refunds every purchase)"),
+            ("soft_delete_house", "Can soft-delete a house with no tickets"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=HouseStatus.values),

@@ -42,6 +42,10 @@ class Payment(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("refund_purchase", "Can refund a purchase in full"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=PaymentStatus.values),
@@ -101,6 +105,10 @@ class Refund(models.Model):
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("retry_refund", "Can retry a refund now"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=RefundStatus.values),

@@ -67,6 +67,10 @@ class Reservation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Staff console actions (admin checks them; console's migration grants them).
+        permissions = [
+            ("expire_reservation", "Can expire a pending reservation now"),
+        ]
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
