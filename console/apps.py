@@ -9,3 +9,11 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Staff console"
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from console import dashboard
+
+        # Runs before the URLconf is first loaded, so the admin's index URL gets the dashboard.
+        dashboard.install(admin.site)
