@@ -140,7 +140,7 @@ def test_drift_is_read_from_the_gauges_sync_inventory_leaves() -> None:
     steady, drifted = create_house(total_tickets=100), create_house(total_tickets=100)
     sync_inventory()  # builds the missing hashes (a missing hash counts as drift)
     sync_inventory()
-    assert selectors.inventory_drift() == selectors.InventoryDrift(known=True)
+    assert selectors.inventory_drift() == selectors.InventoryDrift()
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     client.hset(inventory.house_key(drifted.pk), "available", 60)  # Redis lost track of 40
     client.close()
@@ -149,18 +149,16 @@ def test_drift_is_read_from_the_gauges_sync_inventory_leaves() -> None:
     sync_inventory()
     drift = selectors.inventory_drift()
 
-    assert drift.known
     assert drift.house_ids == (drifted.pk,)
     assert drift.tickets == 40
     assert steady.pk not in drift.house_ids
 
 
-def test_drift_is_unknown_when_the_metrics_store_cannot_be_read(settings, monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "_redis_down_until", 0.0)
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+def test_drift_of_a_house_no_longer_on_sale_is_not_shown() -> None:
+    closed = create_house(status=House.Status.CLOSED)
+    metrics.set_gauge(selectors.DRIFT_GAUGE, 5, house=str(closed.pk))  # from its last sync
 
-    assert selectors.inventory_drift() == selectors.InventoryDrift(known=False)
-    metrics._redis_down_until = 0.0
+    assert selectors.inventory_drift() == selectors.InventoryDrift()
 
 
 def build_sales(player, count: int) -> None:
@@ -183,7 +181,7 @@ def test_dashboard_selector_takes_the_same_queries_for_1_and_20_houses_and_purch
     build_sales(player, 1)
     with CaptureQueriesContext(connection) as one:
         assert selectors.dashboard().sales_today.purchases == 1
-    assert len(one) == 5
+    assert len(one) == 6  # sales, houses closing, draws, refunds, dead letters, drift houses
 
     build_sales(player, 19)
     with django_assert_num_queries(len(one)):
