@@ -25,9 +25,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -121,9 +123,126 @@ class Client(threading.Thread):
                 self.errors += 1
 
 
+def reference_rate(base: str, tokens: list[str], clients: int, seconds: float) -> float:
+    """The same server's ``GET /api/v1/me/`` rate with the same clients: the in-run yardstick."""
+    stop_at = time.monotonic() + seconds
+    counts = [0] * clients
+
+    def hammer(index: int) -> None:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Token {tokens[index]}"}, timeout=30
+        ) as http:
+            while time.monotonic() < stop_at:
+                http.get("/api/v1/me/").raise_for_status()
+                counts[index] += 1
+
+    threads = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def profile(tokens: list[str], house_id: int, purchases: int) -> None:
+    """One purchase at a time, in this process: statements and Python time per step.
+
+    The HTTP steps go through Django's test client (every middleware, the real
+    views and authentication), the worker step is the task's service call, and
+    the relay is the outbox relay the on-commit task would run. No other load.
+    """
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    from core import outbox
+    from purchases.services.checkout import process_checkout
+
+    client = DjangoClient(HTTP_AUTHORIZATION=f"Token {tokens[0]}", HTTP_HOST="127.0.0.1")
+    steps: dict[str, list[tuple[float, int]]] = {}
+
+    def measure(name: str, call: Callable[[], Any]) -> Any:
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            result = call()
+            elapsed = (time.perf_counter() - started) * 1000
+        steps.setdefault(name, []).append((elapsed, len(queries)))
+        return result
+
+    for index in range(purchases + 20):
+        if index == 20:
+            steps.clear()  # the first 20 warm caches and connections
+        reserved = measure(
+            "POST /reservations/",
+            lambda: client.post(
+                "/api/v1/reservations/",
+                {"house_id": house_id, "quantity": 1},
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            ),
+        )
+        reservation_id = reserved.json()["id"]
+        measure(
+            "POST /checkout/",
+            lambda rid=reservation_id: client.post(
+                f"/api/v1/reservations/{rid}/checkout/",
+                {"payment_token": "tok_ok"},
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            ),
+        )
+        measure(
+            "worker: process_checkout",
+            lambda rid=reservation_id: process_checkout(reservation_id=uuid.UUID(rid)),
+        )
+        measure("worker: relay outbox", outbox.relay_pending_events)
+        final = measure(
+            "GET /reservations/{id}/",
+            lambda rid=reservation_id: client.get(f"/api/v1/reservations/{rid}/"),
+        )
+        assert final.json()["status"] == "completed", final.json()
+    print(f"{'step':<28} {'ms p50':>7} {'ms mean':>8} {'statements':>10}")
+    for name, samples in steps.items():
+        times = [t for t, _ in samples]
+        counts = [n for _, n in samples]
+        print(
+            f"{name:<28} {percentile(times, 0.5):>7.2f} {sum(times) / len(times):>8.2f} "
+            f"{sum(counts) / len(counts):>10.1f}"
+        )
+
+
+def pipeline_breakdown(started: dict[str, float]) -> dict[str, float]:
+    """Medians over a round, from the rows: checkout commit -> task start -> charged -> done."""
+    from payments.models import Payment
+
+    rows = Payment.objects.filter(
+        reservation_id__in=list(started), reservation__status="completed"
+    ).values_list(
+        "reservation_id",
+        "reservation__processed_at",
+        "charge_attempted_at",
+        "completed_at",
+        "reservation__updated_at",
+    )
+    pickup, charge, finish = [], [], []
+    for _, processed, attempted, charged, done in rows:
+        pickup.append((attempted - processed).total_seconds() * 1000)
+        charge.append((charged - attempted).total_seconds() * 1000)
+        finish.append((done - charged).total_seconds() * 1000)
+    if not pickup:
+        return {}
+    return {
+        "pickup_p50_ms": percentile(pickup, 0.5),
+        "pickup_p99_ms": percentile(pickup, 0.99),
+        "charge_p50_ms": percentile(charge, 0.5),
+        "finish_p50_ms": percentile(finish, 0.5),
+    }
 
 
 def run_round(base: str, tokens: list[str], house_id: int, clients: int, seconds: float) -> dict:
@@ -155,13 +274,16 @@ def run_round(base: str, tokens: list[str], house_id: int, clients: int, seconds
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
         "errors": sum(w.errors for w in workers),
+        **pipeline_breakdown(started),
     }
 
 
 def show(r: dict, label: str = "") -> None:
     print(
         f"{r['clients']:>7} {r['completed']:>9} {r['per_second']:>11.1f} "
-        f"{r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['errors']:>6} {label}"
+        f"{r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['errors']:>6} "
+        f"{r.get('pickup_p50_ms', 0):>9.0f} {r.get('pickup_p99_ms', 0):>9.0f} "
+        f"{r.get('charge_p50_ms', 0):>9.1f} {r.get('finish_p50_ms', 0):>9.1f} {label}"
     )
 
 
@@ -173,6 +295,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--reference-seconds",
+        type=float,
+        default=5,
+        help="after each C, GET /api/v1/me/ with the same clients (0: skip)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="no stack: N purchases one at a time in this process, statements and ms per step",
+    )
     args = parser.parse_args()
 
     database_url = os.environ["DATABASE_URL"]
@@ -198,6 +332,9 @@ def main() -> None:
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     setup_django(env)
     house_id, tokens = seed(max(args.clients))
+    if args.profile:
+        profile(tokens, house_id, args.profile)
+        return
 
     web = subprocess.Popen(
         [
@@ -248,7 +385,8 @@ def main() -> None:
         run_round(base, tokens, house_id, 2, 3)  # warm-up: connections, imports
         print(
             f"{'clients':>7} {'completed':>9} {'checkouts/s':>11} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
+            f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'pickup50':>9} {'pickup99':>9} "
+            f"{'charge50':>9} {'finish50':>9}"
         )
         for clients in args.clients:
             rounds = [
@@ -256,6 +394,13 @@ def main() -> None:
             ]
             for r in rounds:
                 show(r)
+            if args.reference_seconds:
+                me = reference_rate(base, tokens, clients, args.reference_seconds)
+                median = sorted(rounds, key=lambda r: r["per_second"])[args.repeat // 2]
+                print(
+                    f"{clients:>7} GET /me/ {me:.0f} req/s; completed/s over /me/: "
+                    f"{median['per_second'] / me:.3f}"
+                )
             if args.repeat > 1:  # the round with the median throughput
                 show(sorted(rounds, key=lambda r: r["per_second"])[args.repeat // 2], "median")
     finally:
