@@ -118,7 +118,12 @@ def _configure_reliability(sender: Celery, **kwargs: object) -> None:
         task_soft_time_limit=max_runtime,
         task_time_limit=max_runtime + 30,
         # Redelivery of unacked messages must wait longer than the longest task.
-        broker_transport_options={"visibility_timeout": max_runtime * 4},
+        # Sweep for such messages every 10 s (kombu's default scans every 10th sweep,
+        # so a whole worker SIGKILLed waited up to 100 s past the timeout).
+        broker_transport_options={
+            "visibility_timeout": max_runtime * 4,
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         broker_transport=broker_transport(settings.CELERY_BROKER_URL),
         task_ignore_result=True,
