@@ -172,9 +172,11 @@ class DrawAdmin(AuditHistoryMixin, admin.ModelAdmin):
         form_class: type[forms.Form],
         title: str,
         act: object,
+        permission: str,
         done_url: str | None = None,
     ) -> HttpResponse:
-        if not request.user.is_staff:
+        # The page and its POST both need the action's permission (docs/console.md).
+        if not request.user.has_perm(permission):
             raise PermissionDenied
         draw = get_object_or_404(Draw.objects.select_related("house"), pk=draw_id)
         change_url = reverse("admin:draws_draw_change", args=[draw.pk])
@@ -218,14 +220,23 @@ class DrawAdmin(AuditHistoryMixin, admin.ModelAdmin):
                 )
             return f"Draw {done.pk} completed: ticket {done.awarded_ticket_number} wins."
 
-        return self._staff_page(request, draw_id, ConductForm, "Conduct the draw", act)
+        return self._staff_page(
+            request, draw_id, ConductForm, "Conduct the draw", act, "draws.conduct_draw"
+        )
 
     def disqualify_view(self, request: HttpRequest, draw_id: int) -> HttpResponse:
         def act(draw: Draw, data: dict) -> str:
             redraw = disqualify_winner(draw_id=draw.pk, actor=request.user, reason=data["reason"])
             return f"Draw {redraw.pk} now awards ticket {redraw.awarded_ticket_number}."
 
-        return self._staff_page(request, draw_id, DisqualifyForm, "Disqualify the winner", act)
+        return self._staff_page(
+            request,
+            draw_id,
+            DisqualifyForm,
+            "Disqualify the winner",
+            act,
+            "draws.disqualify_winner",
+        )
 
     def cancel_lottery_view(self, request: HttpRequest, draw_id: int) -> HttpResponse:
         def act(draw: Draw, data: dict) -> str:
@@ -237,5 +248,11 @@ class DrawAdmin(AuditHistoryMixin, admin.ModelAdmin):
         # A cancelled house has no draw: this one is gone afterwards, back to the list.
         done_url = reverse("admin:draws_draw_changelist")
         return self._staff_page(
-            request, draw_id, CancelLotteryForm, "Cancel the lottery", act, done_url
+            request,
+            draw_id,
+            CancelLotteryForm,
+            "Cancel the lottery",
+            act,
+            "lottery.cancel_house",
+            done_url,
         )

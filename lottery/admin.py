@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import exceptions as domain
-from core.admin import AuditHistoryMixin
+from core.admin import AuditHistoryMixin, has_model_permission
 from lottery import services
 from lottery.models import House, PlayerProfile, Promotion
 
@@ -36,7 +36,35 @@ def _house_status_action(to_status: str, label: str) -> Callable[..., None]:
                 modeladmin.message_user(request, f"{house}: now {to_status}")
 
     action.__name__ = f"make_{to_status}"
-    return admin.action(description=label)(action)
+    return admin.action(description=label, permissions=["change"])(action)
+
+
+class CommitmentSetFilter(admin.SimpleListFilter):
+    title = "draw commitment"
+    parameter_name = "commitment"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("set", "Set"), ("missing", "Missing")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "set":
+            return queryset.exclude(draw_commitment="")
+        if self.value() == "missing":
+            return queryset.filter(draw_commitment="")
+        return queryset
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("no", "Not deleted"), ("yes", "Soft-deleted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("no", "yes"):
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
+        return queryset
 
 
 class HouseAdminForm(forms.ModelForm):
@@ -74,29 +102,41 @@ class HouseAdminForm(forms.ModelForm):
 
 @admin.register(House)
 class HouseAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    """Lottery operators: edit, activate, pause/resume, close early, soft delete.
+
+    The cancel action (it refunds through purchases) is added by ``console.admin``.
+    """
+
     form = HouseAdminForm
     list_display = (
         "id",
         "title",
         "city",
         "status",
-        "ticket_price",
-        "tickets_sold",
+        "sold_of_total",
         "tickets_reserved",
-        "total_tickets",
         "participants_count",
         "sales_end_at",
+        "commitment_set",
         "deleted_at",
     )
-    list_filter = ("status", "city")
-    search_fields = ("title", "city")
+    list_filter = ("status", CommitmentSetFilter, DeletedFilter, "city", "sales_end_at")
+    search_fields = ("=id", "title", "city", "address")
     readonly_fields = (*HOUSE_COUNTERS, "status", "draw_commitment", "audit_history")
     actions = [
-        _house_status_action("active", "Activate (start sales)"),
+        _house_status_action("active", "Activate or resume sales (activation sets the commitment)"),
         _house_status_action("paused", "Pause sales"),
-        _house_status_action("closed", "Close sales"),
+        _house_status_action("closed", "Close sales early"),
         "soft_delete",
     ]
+
+    @admin.display(description="Sold / total", ordering="tickets_sold")
+    def sold_of_total(self, house: House) -> str:
+        return f"{house.tickets_sold} / {house.total_tickets}"
+
+    @admin.display(description="Commitment", boolean=True)
+    def commitment_set(self, house: House) -> bool:
+        return bool(house.draw_commitment)
 
     def save_model(self, request: HttpRequest, obj: House, form: object, change: bool) -> None:
         services.save_house(house=obj, actor=request.user)
@@ -104,13 +144,21 @@ class HouseAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: House | None = None) -> bool:
         return False  # soft delete only, through the service
 
-    @admin.action(description="Soft-delete (only with nothing sold or reserved)")
+    def has_soft_delete_permission(self, request: HttpRequest) -> bool:
+        return has_model_permission(request, House, "soft_delete_house")
+
+    @admin.action(
+        description="Soft-delete (only a house that never had tickets)",
+        permissions=["soft_delete"],
+    )
     def soft_delete(self, request: HttpRequest, queryset: QuerySet) -> None:
         for house in queryset:
             try:
                 services.soft_delete_house(house_id=house.pk, actor=request.user)
             except domain.DomainError as error:
                 self.message_user(request, f"{house}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{house}: deleted")
 
 
 @admin.register(Promotion)
@@ -170,7 +218,7 @@ class PlayerProfileAdmin(AuditHistoryMixin, admin.ModelAdmin):
             actor=request.user,
         )
 
-    @admin.action(description="Verify the selected players")
+    @admin.action(description="Verify the selected players", permissions=["change"])
     def verify(self, request: HttpRequest, queryset: QuerySet) -> None:
         for profile in queryset:
             services.set_account_status(
@@ -180,7 +228,7 @@ class PlayerProfileAdmin(AuditHistoryMixin, admin.ModelAdmin):
                 actor=request.user,
             )
 
-    @admin.action(description="Suspend the selected players")
+    @admin.action(description="Suspend the selected players", permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
         for profile in queryset:
             services.set_account_status(

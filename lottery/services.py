@@ -316,14 +316,21 @@ def _commit_to_draw_seed(house_id: int) -> None:
 
 
 def soft_delete_house(*, house_id: int, actor: AbstractBaseUser | None = None) -> None:
-    """Hide a house; refused while it has tickets sold or reserved. Audited with an actor."""
+    """Hide a house; refused once it has tickets (reserved, sold, or ever issued: a refunded
+    ticket is still a ticket). Audited with an actor."""
     now = timezone.now()
     with transaction.atomic():
         deleted = House.objects.filter(
-            pk=house_id, deleted_at__isnull=True, tickets_sold=0, tickets_reserved=0
+            pk=house_id,
+            deleted_at__isnull=True,
+            tickets_sold=0,
+            tickets_reserved=0,
+            next_ticket_number=1,  # no ticket number was ever handed out
         ).update(deleted_at=now, updated_at=now)
         if not deleted:
-            raise domain.InvalidState("A house with tickets sold or reserved cannot be deleted.")
+            raise domain.InvalidState(
+                "A house with tickets (reserved, sold or refunded) cannot be deleted."
+            )
         if actor is not None:
             log_action(
                 actor=actor,

@@ -11,6 +11,7 @@ import logging
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 
 from core import exceptions as domain
 from core import metrics, outbox
@@ -81,16 +82,23 @@ def cancel_lottery_by_staff(*, house_id: int, actor: AbstractBaseUser, reason: s
     return House.objects.get(pk=house_id)
 
 
-def refund_cancelled_purchases(
-    *, house_id: int | None = None, batch_size: int = REFUND_BATCH_SIZE
-) -> int:
-    """Open a refund for every completed, paid purchase of a cancelled house not yet refunded."""
-    purchases = Reservation.objects.filter(
-        house__status=House.Status.CANCELLED,
+def purchases_to_refund() -> QuerySet[Reservation]:
+    """The purchases a cancellation refunds: completed, paid, no refund opened yet.
+
+    Staff's cancel confirmation counts these for the house before they confirm.
+    """
+    return Reservation.objects.filter(
         status=Reservation.Status.COMPLETED,
         payments__amount__gt=0,
         payments__refunds__isnull=True,
     )
+
+
+def refund_cancelled_purchases(
+    *, house_id: int | None = None, batch_size: int = REFUND_BATCH_SIZE
+) -> int:
+    """Open a refund for every completed, paid purchase of a cancelled house not yet refunded."""
+    purchases = purchases_to_refund().filter(house__status=House.Status.CANCELLED)
     if house_id is not None:
         purchases = purchases.filter(house_id=house_id)
     opened = 0

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core import exceptions as domain
 from core import metrics
+from core.audit import log_action
 from core.locks import SkipLocked, lock_rows
 from lottery.models import House, HouseParticipant, Promotion, PromotionRedemption
 from reservations import inventory
@@ -131,6 +132,39 @@ def cancel_reservation(*, player: AbstractBaseUser, reservation_id: uuid.UUID) -
             status=Reservation.Status.CANCELLED, updated_at=now
         )
         release_holds(house_id=house_id, holds=[Hold(**row)])
+    return Reservation.objects.get(pk=reservation_id)
+
+
+def expire_reservation(*, reservation_id: uuid.UUID, actor: AbstractBaseUser) -> Reservation:
+    """Staff expire one pending reservation now; the same transition as the sweep. Audited."""
+    house_id = (
+        Reservation.objects.filter(pk=reservation_id).values_list("house_id", flat=True).first()
+    )
+    if house_id is None:
+        raise domain.NotFound()
+    now = timezone.now()
+    with transaction.atomic():
+        _, rows = lock_rows(
+            House.objects.filter(pk=house_id).values_list("pk", flat=True),
+            Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).values(
+                *_HOLD_FIELDS
+            ),
+        )
+        if not rows:
+            raise domain.InvalidState("Only a pending reservation can be expired.")
+        [row] = rows
+        Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).update(
+            status=Reservation.Status.EXPIRED, updated_at=now
+        )
+        release_holds(house_id=house_id, holds=[Hold(**row)])
+        log_action(
+            actor=actor,
+            action="reservation_expired",
+            obj_type=Reservation,
+            obj_id=reservation_id,
+            before={"status": Reservation.Status.PENDING},
+            after={"status": Reservation.Status.EXPIRED},
+        )
     return Reservation.objects.get(pk=reservation_id)
 
 

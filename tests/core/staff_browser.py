@@ -108,8 +108,13 @@ class StaffBrowser:
         assert response.status_code == 302, self._errors(response)
         return response
 
-    def run_action(self, obj: Model, action: str) -> HttpResponse:
-        """Select ``obj`` on its list page and run ``action``, through any confirmation page."""
+    def run_action(
+        self, obj: Model, action: str, confirm: dict[str, str] | None = None
+    ) -> HttpResponse:
+        """Select ``obj`` on its list page and run ``action``, through any confirmation page.
+
+        ``confirm`` fills fields of that page's form (e.g. a required reason).
+        """
         meta = obj._meta
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         token = self.form_of(url, "changelist-form")["csrfmiddlewaretoken"]
@@ -125,7 +130,9 @@ class StaffBrowser:
         if response.status_code == 200:  # an intermediate page: confirm it as staff would
             forms = [f for f in page_forms(response.content.decode()) if f["method"] == "post"]
             assert forms, f"action {action} answered a page without a form"
-            response = self.client.post(url, _as_data(forms[-1]["fields"]))
+            data = _as_data(forms[-1]["fields"])
+            data.update({name: [value] for name, value in (confirm or {}).items()})
+            response = self.client.post(url, data)
         assert response.status_code == 302, self._errors(response)
         return response
 

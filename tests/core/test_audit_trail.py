@@ -7,6 +7,7 @@ without one fails ``test_every_staff_write_surface_has_a_scenario``, and one tha
 writes without an entry fails ``test_staff_write_leaves_exactly_one_audit_entry``.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,8 @@ from draws.services.running import conduct_draw
 from lottery.models import House, PlayerProfile, Promotion
 from payments.models import Payment, Refund
 from purchases.services.refunds import refund_purchase
+from reservations.models import Reservation
+from reservations.services import reserve_tickets
 from tests.conftest import client_for
 from tests.core.staff_browser import StaffBrowser
 from tests.draws.flow import ENTROPY, activated_house, buy, end_sales, live_draw
@@ -281,8 +284,39 @@ def _payment(staff: Staff) -> Payment:
 def payment_refund(staff: Staff) -> Expected:
     payment = _payment(staff)
     staff.step()
-    staff.browser.run_action(payment, "refund_purchases")
-    return Expected("purchase_refunded", payment, reason=f"refund by staff ({staff.user})")
+    staff.browser.run_action(payment, "refund_purchases", {"reason": "buyer asked, ticket 12"})
+    return Expected("purchase_refunded", payment, reason="buyer asked, ticket 12")
+
+
+def reservation_refund(staff: Staff) -> Expected:
+    payment = _payment(staff)
+    staff.step()
+    staff.browser.run_action(payment.reservation, "refund_purchases", {"reason": "duplicate"})
+    return Expected("purchase_refunded", payment, reason="duplicate")
+
+
+def pending_reservation(player: User, house: House) -> Reservation:
+    outcome = reserve_tickets(
+        player=player, house_id=house.pk, quantity=2, idempotency_key=uuid.uuid4().hex
+    )
+    return Reservation.objects.get(pk=outcome.data()["id"])
+
+
+def reservation_expire(staff: Staff) -> Expected:
+    reservation = pending_reservation(staff.make_player(), create_house())
+    staff.step()
+    staff.browser.run_action(reservation, "expire_now")
+    summary = ({"status": "pending"}, {"status": "expired"})
+    return Expected("reservation_expired", reservation, summary=summary)
+
+
+def house_cancel(staff: Staff) -> Expected:
+    house = create_house()
+    buy(staff.make_player(), house, 2)
+    staff.step()
+    staff.browser.run_action(house, "cancel_lottery", {"reason": "the seller withdrew"})
+    summary = ({"status": "active"}, {"status": "cancelled"})
+    return Expected("lottery_cancelled", house, reason="the seller withdrew", summary=summary)
 
 
 def refund_retry(staff: Staff) -> Expected:
@@ -364,6 +398,9 @@ SCENARIOS: dict[str, Callable[[Staff], Expected]] = {
     "admin lottery.playerprofile action suspend": profile_suspend,
     "admin core.deadletter action requeue": dead_letter_requeue,
     "admin core.deadletter action discard": dead_letter_discard,
+    "admin lottery.house action cancel_lottery": house_cancel,
+    "admin reservations.reservation action expire_now": reservation_expire,
+    "admin reservations.reservation action refund_purchases": reservation_refund,
     "admin payments.payment action refund_purchases": payment_refund,
     "admin payments.refund action retry_now": refund_retry,
     "admin draws.draw page conduct": draw_conduct_page,

@@ -158,13 +158,16 @@ def test_staff_refund_a_purchase_from_the_admin(player, house, staff, staff_clie
     start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
     client = staff_client
     payment = Payment.objects.get()
-    response = client.post(
-        reverse("admin:payments_payment_changelist"),
-        {"action": "refund_purchases", "_selected_action": [payment.pk]},
-    )
+    selection = {"action": "refund_purchases", "_selected_action": [payment.pk]}
+    changelist = reverse("admin:payments_payment_changelist")
+    asked = client.post(changelist, selection)
+    assert asked.status_code == 200  # the page asking for the reason
+    assert not Refund.objects.exists()
+    response = client.post(changelist, {**selection, "post": "yes", "reason": "buyer asked"})
     assert response.status_code == 302
     refund = Refund.objects.get()
     assert (refund.status, refund.requested_by) == (Refund.Status.SUCCEEDED, staff)
+    assert refund.reason == "buyer asked"
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.REFUNDED
 
