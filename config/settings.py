@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.observability.RequestMetricsMiddleware",  # outermost: times everything below
     "core.middleware.RequestIdMiddleware",
     "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -155,6 +156,9 @@ PAYMENT_SERVICE_RETRIES = env_int("PAYMENT_SERVICE_RETRIES", 2, minimum=0)
 PAYMENT_BREAKER_FAILURES = env_int("PAYMENT_BREAKER_FAILURES", 5, minimum=1)
 PAYMENT_BREAKER_RESET_SECONDS = env_int("PAYMENT_BREAKER_RESET_SECONDS", 30, minimum=1)
 SANDBOX_REFUND_FAILURES = env_int("SANDBOX_REFUND_FAILURES", 2, minimum=0)
+# Soak faults of the sandbox gateway: percent of charge calls failing / timing out after charging.
+SANDBOX_CHARGE_FAILURE_PERCENT = env_int("SANDBOX_CHARGE_FAILURE_PERCENT", 0, minimum=0)
+SANDBOX_CHARGE_TIMEOUT_PERCENT = env_int("SANDBOX_CHARGE_TIMEOUT_PERCENT", 0, minimum=0)
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 5, minimum=1)
 REFUND_RETRY_BASE_SECONDS = env_int("REFUND_RETRY_BASE_SECONDS", 60, minimum=1)
 CHECKOUT_STUCK_AFTER = timedelta(seconds=env_int("CHECKOUT_STUCK_AFTER_SECONDS", 600, minimum=1))

@@ -14,8 +14,14 @@ It behaves like a card network's test cards, by token:
 
 Any other token is declined ``invalid_token``. The ledger rows are unique by
 idempotency key, so a repeated call returns the first outcome.
+
+Injected faults for soaks, whatever the token: ``SANDBOX_CHARGE_FAILURE_PERCENT``
+of charge calls raise ``GatewayUnavailable`` and charge nothing;
+``SANDBOX_CHARGE_TIMEOUT_PERCENT`` charge, then raise ``GatewayTimeout`` (both 0
+unless set). A retry with the same key draws again.
 """
 
+import random
 import uuid
 from decimal import Decimal
 
@@ -51,11 +57,15 @@ class SandboxGateway(PaymentGateway):
     def charge(
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
     ) -> ChargeResult:
-        if token == TOK_UNAVAILABLE:
-            raise GatewayUnavailable("sandbox: gateway unavailable (tok_unavailable)")
+        roll = random.uniform(0, 100)
+        failing = settings.SANDBOX_CHARGE_FAILURE_PERCENT
+        if token == TOK_UNAVAILABLE or roll < failing:
+            raise GatewayUnavailable("sandbox: gateway unavailable")
         entry = self._charge_entry(
             amount=amount, currency=currency, token=token, idempotency_key=idempotency_key
         )
+        if roll < failing + settings.SANDBOX_CHARGE_TIMEOUT_PERCENT:
+            raise GatewayTimeout("sandbox: timed out after charging (injected)")
         if entry.token == TOK_TIMEOUT:
             # The charge is in the ledger, but the caller never hears about it.
             raise GatewayTimeout("sandbox: timed out after charging (tok_timeout)")

@@ -103,3 +103,23 @@ def test_refunds_can_never_exceed_the_charge() -> None:
             currency="EUR",
             idempotency_key="r-2",
         )
+
+
+def test_injected_charge_failures_charge_nothing(settings) -> None:
+    settings.SANDBOX_CHARGE_FAILURE_PERCENT = 100
+    with pytest.raises(GatewayUnavailable):
+        SandboxGateway().charge(
+            amount=Decimal("10.00"), currency="EUR", token="tok_ok", idempotency_key="k-fail"
+        )
+    assert not SandboxLedgerEntry.objects.exists()
+
+
+def test_injected_charge_timeouts_charge_once_and_a_retry_hears_the_outcome(settings) -> None:
+    settings.SANDBOX_CHARGE_TIMEOUT_PERCENT = 100
+    charge = {"amount": Decimal("10.00"), "currency": "EUR", "token": "tok_ok"}
+    with pytest.raises(GatewayTimeout):
+        SandboxGateway().charge(**charge, idempotency_key="k-slow")
+    settings.SANDBOX_CHARGE_TIMEOUT_PERCENT = 0
+    result = SandboxGateway().charge(**charge, idempotency_key="k-slow")
+    assert result.succeeded
+    assert SandboxLedgerEntry.objects.filter(kind="charge").count() == 1
