@@ -10,7 +10,8 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from rest_framework.authtoken.models import Token
 
-        from core import checks  # noqa: F401  (registers the system checks)
+        # Imported for their side effects: system checks, Celery task metrics.
+        from core import checks, observability  # noqa: F401
         from core.authentication import (
             drop_cached_token_on_delete,
             drop_cached_tokens_on_user_change,

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from core import metrics
+
 
 class CircuitBreaker:
     """Closed -> open after consecutive failures -> half-open after a pause (one trial)."""
@@ -26,7 +28,9 @@ class CircuitBreaker:
         failures_to_open: int,
         open_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "",
     ) -> None:
+        self.name = name  # when given, the open state is the gauge circuit_breaker_open
         self.failures_to_open = failures_to_open
         self.open_seconds = open_seconds
         self._clock = clock
@@ -35,6 +39,7 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._trial_running = False
         self._warned_for: float | None = None  # the opening already reported
+        self._report_open(False)
 
     @property
     def state(self) -> str:
@@ -65,16 +70,27 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         with self._lock:
+            was_open = self._opened_at is not None
             self._failures = 0
             self._opened_at = None
             self._trial_running = False
+        if was_open:
+            self._report_open(False)
 
     def record_failure(self) -> None:
         with self._lock:
             self._failures += 1
             self._trial_running = False
+            opens = self._opened_at is None and self._failures >= self.failures_to_open
             if self._opened_at is not None or self._failures >= self.failures_to_open:
                 self._opened_at = self._clock()
+        if opens:
+            self._report_open(True)
+
+    def _report_open(self, is_open: bool) -> None:
+        # Only on a change of state: the closed path (every successful call) stays free.
+        if self.name:
+            metrics.set_gauge("circuit_breaker_open", 1 if is_open else 0, dependency=self.name)
 
     def reset(self) -> None:
         """Closed, as new (tests; an operator who knows the dependency is back)."""

@@ -188,6 +188,7 @@ def open_refund(
     ).update(refunded_total=F("refunded_total") + amount)
     if not grown:
         raise domain.InvalidState("The refund would exceed what was paid.")
+    transaction.on_commit(lambda: metrics.increment("refunds_total", status="opened"))
     return Refund.objects.create(
         payment=payment,
         amount=amount,
@@ -224,16 +225,17 @@ def call_refund_gateway(*, refund_id: int) -> tuple[Refund, bool, str]:
 
 def mark_refund_succeeded(*, refund: Refund) -> bool:
     """Inside the caller's transaction, with the locks held."""
-    return bool(
-        Refund.objects.filter(
-            pk=refund.pk,
-            status__in=[
-                Refund.Status.PENDING,
-                Refund.Status.FAILED,
-                Refund.Status.NEEDS_ATTENTION,
-            ],
-        ).update(status=Refund.Status.SUCCEEDED, succeeded_at=timezone.now(), last_error="")
-    )
+    succeeded = Refund.objects.filter(
+        pk=refund.pk,
+        status__in=[
+            Refund.Status.PENDING,
+            Refund.Status.FAILED,
+            Refund.Status.NEEDS_ATTENTION,
+        ],
+    ).update(status=Refund.Status.SUCCEEDED, succeeded_at=timezone.now(), last_error="")
+    if succeeded:
+        transaction.on_commit(lambda: metrics.increment("refunds_total", status="succeeded"))
+    return bool(succeeded)
 
 
 def record_refund_failure(*, refund_id: int, error: str) -> Refund:
@@ -266,6 +268,7 @@ def record_refund_failure(*, refund_id: int, error: str) -> Refund:
             refund.status = Refund.Status.FAILED
             refund.next_attempt_at = now + refund_backoff(refund.attempts)
         refund.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    metrics.increment("refunds_total", status=refund.status)
     return refund
 
 

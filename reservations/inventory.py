@@ -129,7 +129,9 @@ class InventoryStats:
     drift_corrections: int = 0  # adjustments clamped to bounds: Redis disagreed with the DB
 
 
-breaker = CircuitBreaker(failures_to_open=FAILURES_TO_OPEN, open_seconds=OPEN_SECONDS)
+breaker = CircuitBreaker(
+    failures_to_open=FAILURES_TO_OPEN, open_seconds=OPEN_SECONDS, name="redis_inventory"
+)
 stats = InventoryStats()
 _clients: dict[str, tuple[redis.Redis, dict[str, object]]] = {}
 _clients_lock = threading.Lock()

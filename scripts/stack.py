@@ -70,12 +70,27 @@ def supervisord_config(processes: dict[str, str], run_dir: Path) -> str:
     return "\n".join(sections) + "\n"
 
 
+def reset_metrics_dir(path: Path) -> None:
+    """Empty prometheus-client's multiprocess directory before any process starts.
+
+    Values left by a previous run would be added to this one's.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
 def main() -> None:
     processes = read_procfile(PROJECT_ROOT / "Procfile")
     run_dir = Path(tempfile.mkdtemp(prefix="raffle-stack-"))
+    # Every process (gunicorn workers, Celery pool, beat) writes metrics here; /metrics adds them.
+    metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or run_dir / "prometheus")
+    reset_metrics_dir(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     config = run_dir / "supervisord.conf"
     config.write_text(supervisord_config(processes, run_dir))
     print(f"supervisord: {', '.join(processes)}; config {config}", flush=True)
+    print(f"metrics (PROMETHEUS_MULTIPROC_DIR): {metrics_dir}", flush=True)
     supervisord = str(PROJECT_ROOT / ".venv" / "bin" / "supervisord")
     os.execv(supervisord, [supervisord, "-c", str(config)])  # noqa: S606 (fixed argv)
 

@@ -9,6 +9,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core import metrics
 from lottery.models import House, PlayerProfile, Promotion
 from tests.factories import create_house, create_promotion
 
@@ -18,10 +19,12 @@ _usernames = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def clean_redis() -> None:
-    """Every test starts with an empty test Redis database (db 15, never the dev one)."""
+    """Every test starts with an empty test Redis database (db 15, never the dev one)
+    and with zero in every metric."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
     client.close()
+    metrics.reset()
 
 
 @pytest.fixture

@@ -78,6 +78,11 @@ def fetch_and_complete(*, draw_id: int, beacon_round: int) -> str:
     )
     if not claimed:
         return "gone"
+    with metrics.timer("draw_duration_seconds", step="fetch_and_complete"):
+        return _fetch_and_complete_claimed(draw_id=draw_id, beacon_round=beacon_round)
+
+
+def _fetch_and_complete_claimed(*, draw_id: int, beacon_round: int) -> str:
     try:
         signature = beacon.fetch_round(
             beacon_round,

@@ -62,6 +62,7 @@ class HttpPaymentGateway(PaymentGateway):
             breaker=CircuitBreaker(
                 failures_to_open=settings.PAYMENT_BREAKER_FAILURES,
                 open_seconds=settings.PAYMENT_BREAKER_RESET_SECONDS,
+                name="payment_gateway",
             ),
         )
 

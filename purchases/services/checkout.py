@@ -17,6 +17,7 @@ asking the gateway whether the charge happened.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -103,8 +104,11 @@ def process_checkout(*, reservation_id: uuid.UUID) -> str:
     if reservation.status != Reservation.Status.PROCESSING:
         return reservation.status  # a duplicate message or a retry after the outcome
     payment = Payment.objects.get(reservation_id=reservation_id)
+    started = time.perf_counter()
     payments.charge_payment(payment=payment)
-    return finish_checkout(reservation_id=reservation_id, house_id=reservation.house_id)
+    outcome = finish_checkout(reservation_id=reservation_id, house_id=reservation.house_id)
+    metrics.observe("checkout_duration_seconds", time.perf_counter() - started, outcome=outcome)
+    return outcome
 
 
 def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -> str:
@@ -124,13 +128,15 @@ def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -
             return reservation.status  # outcome unknown: the task or recovery comes back
         if payment.status == Payment.Status.FAILED:
             _fail(reservation, payment)
-            return Reservation.Status.FAILED
-        reason = _why_tickets_cannot_be_issued(house, reservation)
-        if reason:
+            outcome = Reservation.Status.FAILED
+        elif reason := _why_tickets_cannot_be_issued(house, reservation):
             _hold_for_refund(reservation, payment, reason)
-            return Reservation.Status.REFUND_PENDING
-        _issue_tickets(house, reservation, payment)
-        return Reservation.Status.COMPLETED
+            outcome = Reservation.Status.REFUND_PENDING
+        else:
+            _issue_tickets(house, reservation, payment)
+            outcome = Reservation.Status.COMPLETED
+        transaction.on_commit(lambda: metrics.increment("checkouts_total", outcome=outcome))
+        return outcome
 
 
 def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str:

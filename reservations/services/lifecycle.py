@@ -132,6 +132,7 @@ def cancel_reservation(*, player: AbstractBaseUser, reservation_id: uuid.UUID) -
             status=Reservation.Status.CANCELLED, updated_at=now
         )
         release_holds(house_id=house_id, holds=[Hold(**row)])
+        transaction.on_commit(lambda: metrics.increment("reservations_cancelled_total"))
     return Reservation.objects.get(pk=reservation_id)
 
 
@@ -226,5 +227,6 @@ def _expire_batch(*, house_id: int, now: datetime, batch_size: int) -> int:
         if moved != len(holds):
             raise domain.InvalidState("A locked pending reservation changed under the sweep.")
         release_holds(house_id=house_id, holds=holds)
+    metrics.increment("reservations_expired_total", len(holds))
     logger.info("expired %d reservations of house %s", len(holds), house_id)
     return len(holds)

@@ -43,7 +43,7 @@ from django.db import (
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import idempotency
+from core import idempotency, metrics
 from core.idempotency import Outcome, StoredKey
 from core.prepared import PreparedStatement, sqlstate
 from lottery.on_sale import on_sale_sql
@@ -126,7 +126,10 @@ def reserve_tickets(
         )
         if stored is not None:
             return stored
-        raise domain.SoldOut() if gate == Gate.SOLD_OUT else domain.ParticipantCapReached()
+        if gate == Gate.SOLD_OUT:
+            metrics.increment("sold_out_answers_total", path="redis")
+            raise domain.SoldOut()
+        raise domain.ParticipantCapReached()
     redis_took = gate in (Gate.RESERVED, Gate.RESERVED_NEW_MEMBER)
     try:
         if connection.vendor == "postgresql":
@@ -148,6 +151,8 @@ def reserve_tickets(
                 fingerprint=fingerprint,
             )
     except BaseException as exc:
+        if isinstance(exc, domain.SoldOut):
+            metrics.increment("sold_out_answers_total", path="database")
         if redis_took:
             _compensate(house_id=house_id, user_id=player.pk, quantity=quantity, gate=gate)
         if gate == Gate.UNKNOWN_HOUSE and isinstance(exc, domain.DomainError):
@@ -165,6 +170,8 @@ def reserve_tickets(
                 house_id=house_id, delta=-quantity, user_id=player.pk, participant="add"
             )
         )
+    if not outcome.replayed:
+        metrics.increment("reservations_created_total")
     return outcome
 
 

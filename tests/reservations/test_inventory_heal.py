@@ -81,6 +81,7 @@ def test_after_a_redis_restart_one_miss_rebuilds_and_the_next_sold_out_costs_no_
     redis_server.start()  # empty: no save, no append-only file
     restarted_at = time.monotonic()
     assert _hash(redis_server, house.pk) == {}
+    rebuilds_before = _rebuilds_counted()  # the first reserve above missed and rebuilt too
 
     with pytest.raises(domain.SoldOut):  # the miss: the database answers, then rebuilds
         reserve_tickets(player=late, house_id=house.pk, quantity=1)
@@ -91,7 +92,7 @@ def test_after_a_redis_restart_one_miss_rebuilds_and_the_next_sold_out_costs_no_
     with django_assert_num_queries(1), pytest.raises(domain.SoldOut):  # the key's indexed read
         reserve_tickets(player=keyed, house_id=house.pk, quantity=1, idempotency_key="k")
     assert time.monotonic() - restarted_at < 1.0
-    assert _rebuilds_counted() == 1
+    assert _rebuilds_counted() == rebuilds_before + 1
 
 
 def test_a_flushed_house_is_rebuilt_after_the_reservation_that_missed_commits(
