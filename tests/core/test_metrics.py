@@ -216,7 +216,7 @@ SCRAPER = textwrap.dedent(
 
 
 def _run(script: str, *args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(  # noqa: S603 (our interpreter, our script)
+    done = subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=PROJECT_ROOT,
         env=env,
