@@ -142,7 +142,16 @@ class Record:
 class Stack:
     """The processes of the soak world; each in its own session so its children stop too."""
 
-    def __init__(self, *, workdir: Path, port: int, redis_port: int, record: Record) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        port: int,
+        redis_port: int,
+        record: Record,
+        gateway_failure_percent: int = 0,
+        gateway_timeout_percent: int = 0,
+    ) -> None:
         self.workdir, self.port, self.redis_port, self.record = workdir, port, redis_port, record
         self.app_root = ROOT  # or an exported commit (--ref)
         self.failed_commands: Counter[str] = Counter()
@@ -161,6 +170,10 @@ class Stack:
             "CSRF_COOKIE_SECURE": "0",
             "LOG_LEVEL": "INFO",
             "PAYMENT_GATEWAY": "sandbox",
+            # the sandbox's injected faults (payments/gateways/sandbox.py): every charge call
+            # fails (nothing charged) or charges then times out with these odds
+            "SANDBOX_CHARGE_FAILURE_PERCENT": str(gateway_failure_percent),
+            "SANDBOX_CHARGE_TIMEOUT_PERCENT": str(gateway_timeout_percent),
             "RESERVATION_TTL_SECONDS": str(RESERVATION_TTL_SECONDS),
             "CHECKOUT_STUCK_AFTER_SECONDS": str(CHECKOUT_STUCK_AFTER_SECONDS),
             "CELERY_TASK_MAX_RUNTIME_SECONDS": str(TASK_MAX_RUNTIME_SECONDS),
@@ -487,6 +500,8 @@ class Player(threading.Thread):
         self.rng = random.Random(seed * 1000 + index)
         self.sent: list[Sent] = []
         self.reservation_ids: list[str] = []
+        self.watched: set[int] = set()
+        self.draw_ids: list[int] = []
 
     # -- one request, measured
 
@@ -535,16 +550,23 @@ class Player(threading.Thread):
         while not self.stop.is_set():
             roll = self.rng.random()
             try:
-                if roll < 0.10:
+                if roll < 0.08:
                     self.call("GET houses", "GET", "/api/v1/houses/?status=active")
-                elif roll < 0.60:
+                elif roll < 0.11:
+                    house_id = self.rng.choice((self.hot_id, self.big_id))
+                    self.call("GET house", "GET", f"/api/v1/houses/{house_id}/")
+                elif roll < 0.56:
                     self.purchase()
-                elif roll < 0.70:
+                elif roll < 0.64:
                     self.call("GET reservations", "GET", "/api/v1/reservations/")
-                elif roll < 0.78:
+                elif roll < 0.70:
                     self.call("GET me/tickets", "GET", "/api/v1/me/tickets/")
-                elif roll < 0.92:
+                elif roll < 0.81:
                     self.replay()
+                elif roll < 0.87:
+                    self.watchlist()
+                elif roll < 0.92:
+                    self.draws()
                 elif self.reservation_ids:
                     rid = self.rng.choice(self.reservation_ids)
                     self.call("GET reservation", "GET", f"/api/v1/reservations/{rid}/")
@@ -614,6 +636,31 @@ class Player(threading.Thread):
                 checkout.seen = polled.json().get("status", "")
                 if checkout.seen in FINAL:
                     return
+
+    def watchlist(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.5:
+            self.call("GET watchlist", "GET", "/api/v1/watchlist/")
+            return
+        house_id = self.rng.choice((self.hot_id, self.big_id))
+        if house_id in self.watched and roll < 0.75:
+            response = self.call("DELETE watchlist", "DELETE", f"/api/v1/watchlist/{house_id}/")
+            if response is not None and response.status_code == 204:
+                self.watched.discard(house_id)
+            return
+        body = json.dumps({"house_id": house_id}).encode()
+        response = self.call("POST watchlist", "POST", "/api/v1/watchlist/", body=body)
+        if response is not None and response.status_code in (200, 201):
+            self.watched.add(house_id)
+
+    def draws(self) -> None:
+        if self.draw_ids and self.rng.random() < 0.5:
+            draw_id = self.rng.choice(self.draw_ids)
+            self.call("GET draw", "GET", f"/api/v1/draws/{draw_id}/")
+            return
+        response = self.call("GET draws", "GET", "/api/v1/draws/")
+        if response is not None and response.status_code == 200:
+            self.draw_ids = [d["id"] for d in response.json().get("results", []) if "id" in d]
 
     def replay(self, sent: Sent | None = None) -> None:
         if sent is None:
@@ -937,8 +984,65 @@ def recovery(record: Record, fault: Event, until: float) -> tuple[str, str, int]
     )
 
 
+FAULT_WINDOW_AFTER = 5.0  # seconds after an injection ended still counted as its window
+
+
+def fault_window_rows(record: Record) -> tuple[list[str], list[list[object]]]:
+    """Requests answered, error rates and latency inside each fault's window and outside all."""
+    windows = [(f.name, f.t, f.done + FAULT_WINDOW_AFTER) for f in record.faults]
+
+    def row(label: str, samples: list[Sample], seconds: float) -> list[object]:
+        n = len(samples)
+        errors = sum(1 for s in samples if s.is_error)
+        unavailable = sum(1 for s in samples if s.status == 503)
+        ms = [s.ms for s in samples]
+        return [
+            label,
+            f"{seconds:.1f}",
+            n,
+            f"{n / seconds:.1f}" if seconds else "-",
+            f"{errors} ({100 * errors / n:.2f} %)" if n else "0",
+            unavailable,
+            f"{pct(ms, 0.5):.0f}",
+            f"{pct(ms, 0.99):.0f}",
+        ]
+
+    rows = []
+    for name, start, end in windows:
+        inside = [s for s in record.samples if start <= s.t < end]
+        rows.append(row(name, inside, end - start))
+    outside = [s for s in record.samples if not any(a <= s.t < b for _, a, b in windows)]
+    if record.samples:
+        span = max(s.answered for s in record.samples) - min(s.t for s in record.samples)
+        rest = span - sum(b - a for _, a, b in windows)
+        rows.append(row("no fault (rest of the run)", outside, max(rest, 0.001)))
+    headers = ["window", "s", "requests", "req/s", "5xx+ERR", "503", "p50 ms", "p99 ms"]
+    return headers, rows
+
+
+def gateway_fault_summary(logs: Path, args: object) -> str:
+    """What the sandbox's injected faults did, from the worker's log."""
+    text = ""
+    with suppress(OSError):
+        text = (logs / "worker.log").read_text(errors="replace")
+    unavailable = text.count("sandbox: gateway unavailable")
+    timed_out = text.count("timed out after charging (injected)")
+    retries = text.count("Retry in")
+    return (
+        f"Gateway faults (SANDBOX_CHARGE_FAILURE_PERCENT={args.gateway_failure_percent}, "
+        f"SANDBOX_CHARGE_TIMEOUT_PERCENT={args.gateway_timeout_percent}): "
+        f"{unavailable} charge calls failed, {timed_out} timed out after charging; "
+        f"{retries} task retries scheduled (all tasks; worker log)"
+    )
+
+
 def report(
-    record: Record, t0: float, checks: list[Check], drained: tuple[float, dict], args: object
+    record: Record,
+    t0: float,
+    checks: list[Check],
+    drained: tuple[float, dict],
+    args: object,
+    stack_logs: Path | None = None,
 ) -> str:
     out = []
     by_endpoint: dict[str, list[Sample]] = defaultdict(list)
@@ -1084,6 +1188,13 @@ def report(
     )
     for incident in record.incidents:
         out.append(f"  incident at {incident.t - t0:.1f} s: {incident.name}")
+    out.append(
+        f"\nWhile each fault lasted (from injection to {FAULT_WINDOW_AFTER:.0f} s after it "
+        "ended) against the rest of the run; raw answers, before any client retry"
+    )
+    out.append(table(*fault_window_rows(record)))
+    if stack_logs is not None:
+        out.append("\n" + gateway_fault_summary(stack_logs, args))
 
     waited, counts = drained
     out.append(f"\nDrain: {waited:.0f} s until {counts}")
@@ -1136,7 +1247,7 @@ def export_ref(ref: str, workdir: Path) -> Path:
     return target
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, defaults: dict[str, object] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=180, help="seconds of traffic")
     parser.add_argument("--players", type=int, default=24)
@@ -1156,7 +1267,20 @@ def main() -> int:
         "tree as it is; other engineers' edits during the run then change the code under it)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the log directory")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--gateway-failure-percent",
+        type=int,
+        default=0,
+        help="sandbox charge calls that fail, nothing charged (SANDBOX_CHARGE_FAILURE_PERCENT)",
+    )
+    parser.add_argument(
+        "--gateway-timeout-percent",
+        type=int,
+        default=0,
+        help="sandbox charge calls that charge, then time out (SANDBOX_CHARGE_TIMEOUT_PERCENT)",
+    )
+    parser.set_defaults(**(defaults or {}))
+    args = parser.parse_args(argv)
     hot_tickets = args.hot_tickets or max(40, int(args.duration))
 
     def on_term(signum: int, frame: object) -> None:
@@ -1165,7 +1289,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     workdir = Path(tempfile.mkdtemp(prefix="fault_soak_"))
     record = Record()
-    stack = Stack(workdir=workdir, port=args.port, redis_port=args.redis_port, record=record)
+    stack = Stack(
+        workdir=workdir,
+        port=args.port,
+        redis_port=args.redis_port,
+        record=record,
+        gateway_failure_percent=args.gateway_failure_percent,
+        gateway_timeout_percent=args.gateway_timeout_percent,
+    )
     stop = threading.Event()
     failed = True
     commit = git_commit(args.ref)
@@ -1216,7 +1347,7 @@ def main() -> int:
         drained = drain(stack, args.drain_timeout)
         stack.supervising.clear()
         checks = end_checks(stack, record)
-        summary = report(record, t0, checks, drained, args)
+        summary = report(record, t0, checks, drained, args, stack_logs=workdir)
         failed = not all(c.ok for c in checks)
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
@@ -1227,7 +1358,10 @@ def main() -> int:
         if not args.keep_logs and not failed:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print(f"Fault soak: {args.duration:.0f} s, {len(tokens)} players, commit {commit}")
+    print(
+        f"Fault soak: {args.duration:.0f} s, {len(tokens)} players, commit {commit}, gateway "
+        f"failing {args.gateway_failure_percent} % / timing out {args.gateway_timeout_percent} %"
+    )
     print(summary)
     if not args.ref and tree_state() != tree_before:
         print(
