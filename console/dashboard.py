@@ -89,7 +89,7 @@ def cards(data: selectors.Dashboard) -> list[Card]:
         _sales_card("sales_week", "Sales this week", data.sales_this_week),
         Card(
             key="closing",
-            title="Houses closing in 24 h",
+            title="Closing within 24 h",
             value=str(data.houses_closing_soon),
             detail="active houses whose sales end by "
             + data.closing_until.strftime("%Y-%m-%d %H:%M %Z"),
