@@ -12,4 +12,6 @@ def child_exit(server: object, worker: object) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        from core.metrics import process_identifier
+
+        multiprocess.mark_process_dead(process_identifier(worker.pid))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -56,6 +58,20 @@ REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 WORK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 disable_created_metrics()  # no ``*_created`` series: half the lines, nothing lost
+
+
+def process_identifier(pid: int | None = None) -> str:
+    """Names a process's files in the multiprocess directory: host and pid.
+
+    The host part keeps containers that share one directory (docker-compose.yml)
+    from writing to the same file when their pids coincide.
+    """
+    host = socket.gethostname().replace("_", "-")  # "_" separates the parts of a file name
+    return f"{host}-{os.getpid() if pid is None else pid}"
+
+
+if os.environ.get(MULTIPROC_ENV):
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(process_identifier)
 
 
 @dataclass(frozen=True)

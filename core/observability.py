@@ -108,6 +108,6 @@ def mark_process_dead(pid: int) -> None:
     from prometheus_client import multiprocess
 
     try:
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(metrics.process_identifier(pid))
     except OSError:
         logger.warning("metrics: could not mark process %s dead", pid, exc_info=True)
