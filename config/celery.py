@@ -54,6 +54,8 @@ def broker_transport(broker_url: str | None) -> str | None:
     return None
 
 
+import core.shutdown  # noqa: E402, F401  (maps its shared flag before the pool forks)
+
 app = Celery("raffle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
+from core import shutdown
 from core.models import OutboxDelivery, OutboxEvent
 from core.request_context import get_request_id
 
@@ -36,6 +37,8 @@ CLAIM_LEASE = timedelta(seconds=60)
 MAX_RETRY_DELAY_SECONDS = 3600
 RELAY_QUEUED_KEY = "outbox:relay-queued"
 RELAY_QUEUED_TTL = 30  # a lost relay task only delays delivery until beat's next run
+RELAY_BATCH_SIZE = 100
+RELAY_MAX_BATCHES = 50  # 5,000 events per run (every 10 s and on commit); the rest next run
 
 
 @dataclass(frozen=True)
@@ -118,16 +121,19 @@ def _clear_relay_flag() -> None:
         logger.warning("could not clear the outbox relay flag")
 
 
-def relay_pending_events(*, batch_size: int = 100) -> int:
+def relay_pending_events(
+    *, batch_size: int = RELAY_BATCH_SIZE, max_batches: int = RELAY_MAX_BATCHES
+) -> int:
     """Deliver due events in claimed batches; returns how many were fully delivered."""
     _clear_relay_flag()
     delivered = 0
-    while True:
+    for _ in shutdown.batches("relay_outbox", max_batches=max_batches):
         events = _claim_batch(batch_size)
         if events:
             delivered += deliver_batch(events)
         if len(events) < batch_size:
             return delivered
+    return delivered
 
 
 def _claim_batch(batch_size: int) -> list[OutboxEvent]:

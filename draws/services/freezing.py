@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import metrics, outbox
+from core import metrics, outbox, shutdown
 from core.locks import lock_rows
 from draws import verify
 from draws.leaves import LEAF_BYTES, PackedLeaves
@@ -48,7 +48,7 @@ def freeze_scheduled_draws(*, now: datetime | None = None) -> dict[str, int]:
     scheduled = Draw.objects.filter(
         status=Draw.Status.SCHEDULED, needs_attention_at__isnull=True
     ).values_list("pk", flat=True)
-    for draw_id in scheduled:
+    for draw_id in shutdown.each("freeze_scheduled_draws", scheduled):
         try:
             outcome = freeze_draw(draw_id=draw_id, now=now)
         except Exception as exc:  # one bad house must not stop the others; retried next pass

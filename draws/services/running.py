@@ -20,7 +20,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints, metrics, outbox
+from core import failpoints, metrics, outbox, shutdown
 from core.audit import log_action
 from core.locks import SkipLocked, lock_rows
 from draws import beacon, verify
@@ -62,7 +62,7 @@ def run_waiting_draws(*, now: datetime | None = None) -> dict[str, int]:
     waiting = Draw.objects.filter(
         status__in=Draw.AWAITING_RESULT, needs_attention_at__isnull=True
     ).values_list("pk", "beacon_round")
-    for draw_id, beacon_round in waiting:
+    for draw_id, beacon_round in shutdown.each("run_waiting_draws", waiting):
         if round_time(beacon_round) > now.timestamp():
             outcome = "round_not_due"
         else:

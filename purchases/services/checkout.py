@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints, metrics, outbox
+from core import failpoints, metrics, outbox, shutdown
 from core.dead_letters import close_resolved_dead_letters
 from core.locks import lock_rows
 from lottery.models import House, PlayerProfile
@@ -260,7 +260,7 @@ def recover_stuck_checkouts(
         .values_list("pk", flat=True)[:RECOVERY_BATCH_SIZE]
     )
     outcomes: dict[str, int] = {}
-    for reservation_id in stuck:
+    for reservation_id in shutdown.each("recover_stuck_checkouts", stuck):  # gateway calls
         try:
             outcome = _recover_one(reservation_id, attempted_before=bound)
         except GatewayError as exc:

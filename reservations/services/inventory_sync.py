@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from core import metrics
+from core import metrics, shutdown
 from reservations import inventory, selectors
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def sync_inventory() -> list[HouseDrift] | None:
         return None
     drifts: list[HouseDrift] = []
     try:
-        for house_id in selectors.house_ids_on_sale():
+        for house_id in shutdown.each("sync_inventory", selectors.house_ids_on_sale()):
             drift = _rebuild_house(house_id)
             if drift is None:
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import metrics
+from core import metrics, shutdown
 from core.audit import log_action
 from core.locks import SkipLocked, lock_rows
 from lottery.models import House, HouseParticipant, Promotion, PromotionRedemption
@@ -31,6 +31,7 @@ from reservations.models import Reservation
 logger = logging.getLogger(__name__)
 
 EXPIRY_BATCH_SIZE = 200
+EXPIRY_MAX_BATCHES = 50  # 10,000 reservations per run (every 30 s); the rest next run
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,10 @@ def expire_reservation(*, reservation_id: uuid.UUID, actor: AbstractBaseUser) ->
 
 
 def expire_due_reservations(
-    *, now: datetime | None = None, batch_size: int = EXPIRY_BATCH_SIZE
+    *,
+    now: datetime | None = None,
+    batch_size: int = EXPIRY_BATCH_SIZE,
+    max_batches: int = EXPIRY_MAX_BATCHES,
 ) -> int:
     """Expire pending reservations past ``expires_at``; returns how many this run expired.
 
@@ -187,9 +191,12 @@ def expire_due_reservations(
         .values_list("house_id", flat=True)
         .distinct()
     )
+    budget = shutdown.batches("expire_reservations", max_batches=max_batches)  # all houses'
     for house_id in house_ids:
         try:
-            expired += _expire_house(house_id=house_id, now=now, batch_size=batch_size)
+            expired += _expire_house(
+                house_id=house_id, now=now, batch_size=batch_size, budget=budget
+            )
         except domain.InvalidState:
             # One inconsistent house must not keep every other house's tickets held.
             logger.exception("expiry of house %s refused; check_integrity will name it", house_id)
@@ -197,13 +204,14 @@ def expire_due_reservations(
     return expired
 
 
-def _expire_house(*, house_id: int, now: datetime, batch_size: int) -> int:
+def _expire_house(*, house_id: int, now: datetime, batch_size: int, budget: Iterator[int]) -> int:
     expired = 0
-    while True:
+    for _ in budget:
         done = _expire_batch(house_id=house_id, now=now, batch_size=batch_size)
         expired += done
         if done < batch_size:
             return expired
+    return expired
 
 
 def _expire_batch(*, house_id: int, now: datetime, batch_size: int) -> int:
