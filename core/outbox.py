@@ -78,14 +78,24 @@ def handlers_for(event_type: str) -> list[_Registration]:
 
 def emit(event_type: str, payload: dict[str, Any]) -> OutboxEvent:
     """Record a domain event in the current transaction; relayed once it commits."""
+    [event] = emit_many([(event_type, payload)])
+    return event
+
+
+def emit_many(events: list[tuple[str, dict[str, Any]]]) -> list[OutboxEvent]:
+    """Record several ``(event_type, payload)`` events in one INSERT (a batch of purchases)."""
     if not connection.in_atomic_block:
         # Outside a transaction the event could outlive a change that failed.
         raise RuntimeError("outbox.emit() must run inside the transaction that makes the change")
-    event = OutboxEvent.objects.create(
-        event_type=event_type, payload=payload, request_id=get_request_id() or ""
+    if not events:
+        return []
+    request_id = get_request_id() or ""
+    created = OutboxEvent.objects.bulk_create(
+        OutboxEvent(event_type=event_type, payload=payload, request_id=request_id)
+        for event_type, payload in events
     )
     _relay_after_commit()
-    return event
+    return created
 
 
 def _relay_after_commit() -> None:

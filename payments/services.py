@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -56,6 +56,41 @@ def create_checkout_payment(
     )
 
 
+def claim_charges(*, reservation_id: uuid.UUID, queued: QuerySet) -> list[Payment]:
+    """Claim this reservation's pending payment, and the unclaimed ones of ``queued``, to charge.
+
+    One statement: every claimed payment gets ``charge_attempted_at`` (recovery
+    will not fail a payment whose charge may be in flight). The caller's own
+    payment is claimed whenever it is pending (a retry charges again with the
+    same key: the gateway charges once); another's only while nobody claimed
+    it, so two batches never both charge it. ``queued`` is a queryset of
+    reservation ids (the same house's other checkouts waiting in the queue).
+    Returns the claimed payments, the caller's first when claimed.
+    """
+    subquery, sub_params = queued.query.sql_with_params()
+    table = connection.ops.quote_name(Payment._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Payment._meta.concrete_fields)
+    claimed = list(
+        Payment.objects.raw(
+            f"UPDATE {table} SET charge_attempted_at = %s WHERE status = %s"  # noqa: S608
+            " AND (reservation_id = %s OR (charge_attempted_at IS NULL"
+            f" AND reservation_id IN ({subquery}))) RETURNING {columns}",
+            [
+                Payment._meta.get_field("charge_attempted_at").get_db_prep_value(
+                    timezone.now(), connection
+                ),
+                Payment.Status.PENDING,
+                Payment._meta.get_field("reservation").get_db_prep_value(
+                    reservation_id, connection
+                ),
+                *sub_params,
+            ],
+        )
+    )
+    claimed.sort(key=lambda payment: (payment.reservation_id != reservation_id, payment.pk))
+    return claimed
+
+
 def charge_payment(*, payment: Payment) -> Payment:
     """Charge a pending payment once and record the outcome.
 
@@ -73,6 +108,12 @@ def charge_payment(*, payment: Payment) -> Payment:
     )
     if not stamped:
         return Payment.objects.get(pk=payment_id)
+    return charge_claimed_payment(payment=payment)
+
+
+def charge_claimed_payment(*, payment: Payment) -> Payment:
+    """The gateway call and its record, for a payment stamped by ``claim_charges`` or
+    ``charge_payment``. Raises ``GatewayError`` when the outcome is unknown."""
     if payment.amount == 0:
         result = ChargeResult(
             status=ChargeResult.SUCCEEDED,
@@ -88,10 +129,17 @@ def charge_payment(*, payment: Payment) -> Payment:
             idempotency_key=payment.idempotency_key,
         )
     failpoints.hit("checkout.after_charge")
-    return record_charge_result(payment_id=payment_id, result=result)
+    return record_charge_result(payment_id=payment.pk, result=result, payment=payment)
 
 
-def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
+def record_charge_result(
+    *, payment_id: int, result: ChargeResult, payment: Payment | None = None
+) -> Payment:
+    """Record a charge's outcome on a pending payment (one statement when it is still pending).
+
+    ``payment``, when given, is the caller's copy: updated in place and returned
+    instead of being read again.
+    """
     # The card token is not needed once the charge has an outcome: do not keep it.
     changes = {
         "gateway_reference": result.reference,
@@ -103,10 +151,14 @@ def record_charge_result(*, payment_id: int, result: ChargeResult) -> Payment:
     else:
         changes["status"] = Payment.Status.FAILED
         changes["decline_code"] = result.decline_code or "payment_declined"
+    recorded = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
+        **changes
+    )
+    if recorded and payment is not None:
+        for field, value in changes.items():
+            setattr(payment, field, value)
+        return payment
     with transaction.atomic():
-        recorded = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-            **changes
-        )
         # Read back: a concurrent run (duplicate message, recovery) may have recorded it first.
         payment = Payment.objects.get(pk=payment_id)
         if not recorded and result.succeeded and payment.status == Payment.Status.FAILED:

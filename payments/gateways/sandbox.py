@@ -26,7 +26,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from payments.gateways.base import (
@@ -74,23 +74,28 @@ class SandboxGateway(PaymentGateway):
     def _charge_entry(
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str
     ) -> Entry:
-        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            declined = _DECLINES.get(token, "" if token in _CHARGEABLE else "invalid_token")
-            try:
+        declined = _DECLINES.get(token, "" if token in _CHARGEABLE else "invalid_token")
+        entry = Entry(
+            kind=Entry.Kind.CHARGE,
+            idempotency_key=idempotency_key,
+            reference=f"sbx_ch_{uuid.uuid4().hex}",
+            token=token,
+            amount=amount,
+            currency=currency,
+            status=Entry.Status.DECLINED if declined else Entry.Status.SUCCEEDED,
+            code=declined,
+        )
+        # Insert first, one statement in autocommit (a savepoint inside a transaction):
+        # a repeated key is the rare case and finds the first charge.
+        try:
+            if connection.in_atomic_block:
                 with transaction.atomic():
-                    return Entry.objects.create(
-                        kind=Entry.Kind.CHARGE,
-                        idempotency_key=idempotency_key,
-                        reference=f"sbx_ch_{uuid.uuid4().hex}",
-                        token=token,
-                        amount=amount,
-                        currency=currency,
-                        status=Entry.Status.DECLINED if declined else Entry.Status.SUCCEEDED,
-                        code=declined,
-                    )
-            except IntegrityError:  # the same key charged concurrently: theirs counts
-                existing = Entry.objects.get(idempotency_key=idempotency_key)
+                    entry.save(force_insert=True)
+            else:
+                entry.save(force_insert=True)
+            return entry
+        except IntegrityError:  # the same key charged before or concurrently: that one counts
+            existing = Entry.objects.get(idempotency_key=idempotency_key)
         if (
             existing.kind != Entry.Kind.CHARGE
             or existing.amount != amount

@@ -35,7 +35,7 @@ from lottery.models import House, PlayerProfile
 from lottery.on_sale import is_on_sale, on_sale_q
 from lottery.services import check_profile_eligible, eligible_player
 from payments import services as payments
-from payments.gateways import GatewayError
+from payments.gateways import GatewayError, GatewayRejected
 from payments.models import Payment
 from purchases.models import Ticket
 from purchases.services.refunds import open_purchase_refund
@@ -45,6 +45,8 @@ from reservations.services.lifecycle import Hold, release_holds
 logger = logging.getLogger(__name__)
 
 RECOVERY_BATCH_SIZE = 100
+# At most this many checkouts of one house charged by one task and issued in one block.
+BATCH_SIZE = 20
 
 
 def start_checkout(
@@ -95,72 +97,155 @@ def enqueue_checkout(reservation_id: uuid.UUID) -> None:
 def process_checkout(*, reservation_id: uuid.UUID) -> str:
     """Charge (once) and finish the checkout; returns the reservation's status.
 
-    Raises ``GatewayError`` when the charge's outcome is unknown: the task
-    retries with the same key, and recovery asks the gateway if it never knows.
+    When other checkouts of the same house wait in the queue, this task charges
+    them too and finishes them all in one locked block (``finish_checkouts``):
+    one lock of the house, one UPDATE of its counters, one INSERT of the
+    tickets. Their own tasks then find them settled. A batch member whose
+    charge fails at the gateway is left to its own task (retry with the same
+    key), and does not stop the others.
+
+    Raises ``GatewayError`` when this reservation's charge outcome is unknown: the
+    task retries with the same key, and recovery asks the gateway if it never knows.
     """
-    reservation = Reservation.objects.filter(pk=reservation_id).first()
-    if reservation is None:
+    row = Reservation.objects.filter(pk=reservation_id).values_list("house_id", "status").first()
+    if row is None:
         raise domain.NotFound()
-    if reservation.status != Reservation.Status.PROCESSING:
-        return reservation.status  # a duplicate message or a retry after the outcome
-    payment = Payment.objects.get(reservation_id=reservation_id)
+    house_id, status = row
+    if status != Reservation.Status.PROCESSING:
+        return status  # a duplicate message, a retry after the outcome, or batched by another
     started = time.perf_counter()
-    payments.charge_payment(payment=payment)
-    outcome = finish_checkout(reservation_id=reservation_id, house_id=reservation.house_id)
+    queued = (
+        Reservation.objects.filter(house_id=house_id, status=Reservation.Status.PROCESSING)
+        .exclude(pk=reservation_id)
+        .order_by("processed_at")
+        .values("pk")[: BATCH_SIZE - 1]
+    )
+    claimed = payments.claim_charges(reservation_id=reservation_id, queued=queued)
+    own_error: Exception | None = None
+    for payment in claimed:
+        try:
+            payments.charge_claimed_payment(payment=payment)
+        except (GatewayError, GatewayRejected) as exc:
+            if payment.reservation_id == reservation_id:
+                own_error = exc  # raised once the rest of the batch is finished
+            else:
+                logger.warning("batched charge of %s left to its task: %s", payment.pk, exc)
+    batch = [
+        reservation_id,
+        *(p.reservation_id for p in claimed if p.reservation_id != reservation_id),
+    ]
+    outcomes = finish_checkouts(house_id=house_id, reservation_ids=batch)
+    if own_error is not None:
+        raise own_error
+    outcome = outcomes[reservation_id]
     metrics.observe("checkout_duration_seconds", time.perf_counter() - started, outcome=outcome)
     return outcome
 
 
 def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -> str:
     """Act on the recorded payment outcome: issue tickets, fail, or open a refund."""
-    failpoints.hit("checkout.before_finish")
     if house_id is None:
         house_id = Reservation.objects.values_list("house_id", flat=True).get(pk=reservation_id)
+    return finish_checkouts(house_id=house_id, reservation_ids=[reservation_id])[reservation_id]
+
+
+def finish_checkouts(*, house_id: int, reservation_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Act on the recorded payment outcomes of checkouts of one house, in one transaction.
+
+    House, then the reservations, then their payments are locked (``core.locks``);
+    each reservation still ``processing`` with a decided payment fails (declined),
+    goes to ``refund_pending`` (paid, not issuable) or gets its tickets: all the
+    issuable ones from one block of the house's counter. Returns each
+    reservation's status afterwards (``processing`` while its outcome is unknown).
+    """
+    failpoints.hit("checkout.before_finish")
     with transaction.atomic():
-        [house], [reservation], [payment] = lock_rows(
+        [house], reservations, locked_payments = lock_rows(
             House.objects.filter(pk=house_id),
-            Reservation.objects.filter(pk=reservation_id),
-            Payment.objects.filter(reservation_id=reservation_id),
+            Reservation.objects.filter(pk__in=reservation_ids, house_id=house_id).order_by("pk"),
+            Payment.objects.filter(reservation_id__in=reservation_ids).order_by("pk"),
         )
-        if reservation.status != Reservation.Status.PROCESSING:
-            return reservation.status
-        if payment.status == Payment.Status.PENDING:
-            return reservation.status  # outcome unknown: the task or recovery comes back
-        if payment.status == Payment.Status.FAILED:
-            _fail(reservation, payment)
-            outcome = Reservation.Status.FAILED
-        elif reason := _why_tickets_cannot_be_issued(house, reservation):
-            _hold_for_refund(reservation, payment, reason)
-            outcome = Reservation.Status.REFUND_PENDING
-        else:
-            _issue_tickets(house, reservation, payment)
-            outcome = Reservation.Status.COMPLETED
-        transaction.on_commit(lambda: metrics.increment("checkouts_total", outcome=outcome))
-        return outcome
+        payment_of = {payment.reservation_id: payment for payment in locked_payments}
+        outcomes: dict[uuid.UUID, str] = {}
+        paid: list[tuple[Reservation, Payment]] = []
+        for reservation in reservations:
+            payment = payment_of.get(reservation.pk)
+            outcomes[reservation.pk] = reservation.status
+            if reservation.status != Reservation.Status.PROCESSING or payment is None:
+                continue
+            if payment.status == Payment.Status.PENDING:
+                continue  # outcome unknown: the task or recovery comes back
+            if payment.status == Payment.Status.FAILED:
+                _fail(reservation, payment)
+                outcomes[reservation.pk] = Reservation.Status.FAILED
+            else:
+                paid.append((reservation, payment))
+        reasons = _why_tickets_cannot_be_issued(house, [reservation for reservation, _ in paid])
+        issuable = []
+        for reservation, payment in paid:
+            if reason := reasons.get(reservation.pk):
+                _hold_for_refund(reservation, payment, reason)
+                outcomes[reservation.pk] = Reservation.Status.REFUND_PENDING
+            else:
+                issuable.append((reservation, payment))
+                outcomes[reservation.pk] = Reservation.Status.COMPLETED
+        _issue_tickets(house, issuable)
+        settled = [
+            outcomes[reservation.pk]
+            for reservation in reservations
+            if outcomes[reservation.pk] != reservation.status
+        ]
+        if settled:
+            transaction.on_commit(lambda: _count_outcomes(settled))
+    for reservation_id in reservation_ids:
+        outcomes.setdefault(reservation_id, Reservation.Status.PROCESSING)
+    return outcomes
 
 
-def _why_tickets_cannot_be_issued(house: House, reservation: Reservation) -> str:
-    """Re-validated after the charge: the house may have closed or the player been banned."""
+def _count_outcomes(outcomes: list[str]) -> None:
+    for outcome in outcomes:
+        metrics.increment("checkouts_total", outcome=outcome)
+
+
+def _why_tickets_cannot_be_issued(house: House, reservations: list[Reservation]) -> dict:
+    """Re-validated after the charge: the house may have closed or a player been banned.
+
+    Returns the reason by reservation id, for those that cannot be issued.
+    """
+    if not reservations:
+        return {}
     if not is_on_sale(house, timezone.now()):
         if house.deleted_at is None and house.status == House.Status.ACTIVE:
-            return "sales_closed"  # active, but outside its sales window
-        return "house_not_on_sale"
-    profile = (
-        PlayerProfile.objects.select_related("user").filter(user_id=reservation.user_id).first()
-    )
-    try:
-        check_profile_eligible(profile)
-    except domain.DomainError as error:
-        return error.code
-    if not profile.user.is_active:
-        return "account_suspended"
-    return ""
+            reason = "sales_closed"  # active, but outside its sales window
+        else:
+            reason = "house_not_on_sale"
+        return {reservation.pk: reason for reservation in reservations}
+    profiles = {
+        profile.user_id: profile
+        for profile in PlayerProfile.objects.select_related("user").filter(
+            user_id__in={reservation.user_id for reservation in reservations}
+        )
+    }
+    reasons = {}
+    for reservation in reservations:
+        profile = profiles.get(reservation.user_id)
+        try:
+            check_profile_eligible(profile)
+        except domain.DomainError as error:
+            reasons[reservation.pk] = error.code
+            continue
+        if not profile.user.is_active:
+            reasons[reservation.pk] = "account_suspended"
+    return reasons
 
 
-def _issue_tickets(house: House, reservation: Reservation, payment: Payment) -> None:
-    """One contiguous block from the locked house row's counter (invariant 2)."""
-    quantity = reservation.quantity
-    first = house.next_ticket_number
+def _issue_tickets(house: House, purchases: list[tuple[Reservation, Payment]]) -> None:
+    """One contiguous block per purchase from the locked house row's counter (invariant 2):
+    one UPDATE of the counters, one INSERT of the tickets, one of the outbox events."""
+    if not purchases:
+        return
+    purchases = sorted(purchases, key=lambda pair: (pair[0].processed_at, pair[0].pk))
+    quantity = sum(reservation.quantity for reservation, _ in purchases)
     now = timezone.now()
     moved = House.objects.filter(pk=house.pk, tickets_reserved__gte=quantity).update(
         next_ticket_number=F("next_ticket_number") + quantity,
@@ -169,39 +254,52 @@ def _issue_tickets(house: House, reservation: Reservation, payment: Payment) -> 
     )
     if not moved:
         raise domain.InvalidState(f"Counters of house {house.pk} are inconsistent.")
-    Ticket.objects.bulk_create(
-        Ticket(
-            house_id=house.pk,
-            ticket_number=number,
-            owner_id=reservation.user_id,
-            reservation_id=reservation.pk,
-            payment_id=payment.pk,
-            issued_at=now,
+    tickets: list[Ticket] = []
+    events: list[tuple[str, dict]] = []
+    first = house.next_ticket_number
+    for reservation, payment in purchases:
+        numbers = list(range(first, first + reservation.quantity))
+        first += reservation.quantity
+        tickets += (
+            Ticket(
+                house_id=house.pk,
+                ticket_number=number,
+                owner_id=reservation.user_id,
+                reservation_id=reservation.pk,
+                payment_id=payment.pk,
+                issued_at=now,
+            )
+            for number in numbers
         )
-        for number in range(first, first + quantity)
-    )
-    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.PROCESSING).update(
-        status=Reservation.Status.COMPLETED, failure_code="", updated_at=now
-    )
-    numbers = list(range(first, first + quantity))
-    outbox.emit(
-        "tickets.issued",
-        {
-            "reservation_id": reservation.pk,
-            "house_id": house.pk,
-            "user_id": reservation.user_id,
-            "ticket_numbers": numbers,
-        },
-    )
-    outbox.emit(
-        "reservation.completed",
-        {
-            "reservation_id": reservation.pk,
-            "payment_id": payment.pk,
-            "amount": payment.amount,
-            "currency": payment.currency,
-        },
-    )
+        events.append(
+            (
+                "tickets.issued",
+                {
+                    "reservation_id": reservation.pk,
+                    "house_id": house.pk,
+                    "user_id": reservation.user_id,
+                    "ticket_numbers": numbers,
+                },
+            )
+        )
+        events.append(
+            (
+                "reservation.completed",
+                {
+                    "reservation_id": reservation.pk,
+                    "payment_id": payment.pk,
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                },
+            )
+        )
+    house.next_ticket_number = first
+    Ticket.objects.bulk_create(tickets)
+    Reservation.objects.filter(
+        pk__in=[reservation.pk for reservation, _ in purchases],
+        status=Reservation.Status.PROCESSING,
+    ).update(status=Reservation.Status.COMPLETED, failure_code="", updated_at=now)
+    outbox.emit_many(events)
 
 
 def _fail(reservation: Reservation, payment: Payment) -> None:
