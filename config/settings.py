@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.observability.RequestMetricsMiddleware",  # outermost: times everything below
     "core.middleware.RequestIdMiddleware",
+    "core.errors.ApiNotFoundMiddleware",  # problem JSON 404 under /api/ with DEBUG on too
     "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -9,6 +9,7 @@ and their traceback goes to the log with the request id.
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -193,6 +194,28 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     if _is_api(request):
         return problem_response(domain.PermissionDenied())
     return defaults.permission_denied(request, exception)
+
+
+class ApiNotFoundMiddleware:
+    """A 404 under /api/ is problem JSON with DEBUG on too.
+
+    With DEBUG on (``make run``) Django answers an unrouted URL (``/api/v1/houses/abc/``)
+    with its HTML debug page and never calls ``handler404``; this gives the same answer
+    as production. With DEBUG off every API 404 is problem JSON already: nothing changes.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and _is_api(request)
+            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+        ):
+            return problem_response(domain.NotFound())
+        return response
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
