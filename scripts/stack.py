@@ -61,7 +61,10 @@ def supervisord_config(processes: dict[str, str], run_dir: Path) -> str:
             "startretries=10",
             "stopsignal=TERM",
             "stopwaitsecs=30",
-            "stopasgroup=true",
+            # SIGTERM to the Celery worker's main process only: its warm shutdown lets the
+            # pool finish the current tasks (a pool process's SIGTERM kills it mid-task);
+            # after stopwaitsecs SIGKILL goes to the whole group.
+            f"stopasgroup={'false' if name == 'worker' else 'true'}",
             "killasgroup=true",
             "redirect_stderr=true",
             "stdout_logfile=/dev/stdout",

@@ -156,3 +156,50 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_sigterm_to_the_whole_process_group_requeues_the_checkout_and_it_completes_once(
+    settings, player, house
+) -> None:
+    """What supervisord's ``stopasgroup`` (scripts/stack.py) and systemd's default
+    ``KillMode=control-group`` do: SIGTERM reaches the pool processes too."""
+    client = client_for(player)
+    reservation_id = reserve_via_api(client, house, 2)
+    failpoints.arm("checkout.after_charge", action=f"sleep:{PAUSE_SECONDS}", times=1)
+    with celery_worker(settings, name="groupterm-first") as first:
+        checkout_via_api(client, reservation_id, "tok_ok")
+        wait_until_paused(first)
+        pool = pool_processes(first.process.pid)
+        for pid in [first.process.pid, *pool]:
+            os.kill(pid, signal.SIGTERM)
+        first.process.wait(timeout=60)
+        first_log = first.log()
+    [task_id] = task_ids(first_log)
+    status = Reservation.objects.get(pk=reservation_id).status
+    with celery_worker(settings, name="groupterm-second") as second:
+        wait_for_status(reservation_id, "completed", second, timeout=90)
+        second_log = second.log()
+    # Either the pool process finished the task before exiting, or it died with it and the
+    # message was redelivered: never both, never neither.
+    finished_first = re.search(rf"checkout\.process\[{task_id}\] succeeded", first_log)
+    redelivered = task_ids(second_log) == [task_id]
+    assert bool(finished_first) != redelivered, (status, first_log[-3000:])
+    print(f"group SIGTERM: finished by the first worker={bool(finished_first)}, status={status}")
+    assert_completed_exactly_once(reservation_id, house, 2)
+
+
+def test_make_stack_sends_sigterm_to_the_worker_main_process_only(tmp_path) -> None:
+    """So ``make stack``'s stop is the warm shutdown of the first test, not the group's."""
+    import importlib.util
+
+    from tests.workers import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("stack", PROJECT_ROOT / "scripts" / "stack.py")
+    stack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack)
+    config = stack.supervisord_config(stack.read_procfile(PROJECT_ROOT / "Procfile"), tmp_path)
+    sections = {block.split("]", 1)[0]: block for block in config.split("\n[")[1:] if "]" in block}
+    worker = sections["program:worker"]
+    assert "stopsignal=TERM" in worker and "stopasgroup=false" in worker
+    assert "killasgroup=true" in worker  # SIGKILL after stopwaitsecs still reaches the pool
+    assert "stopasgroup=true" in sections["program:web"]
