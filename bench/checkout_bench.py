@@ -85,8 +85,12 @@ def seed(clients: int) -> tuple[int, list[str]]:
 
 
 class Client(threading.Thread):
-    def __init__(self, base: str, token: str, house_id: int, stop_at: float) -> None:
+    def __init__(
+        self, base: str, token: str, house_id: int, stop_at: float, long_poll: int = 0
+    ) -> None:
         super().__init__(daemon=True)
+        # With long polling one GET waits for the outcome instead of one every 100 ms.
+        self.poll_headers = {"Prefer": f"wait={long_poll}"} if long_poll else {}
         self.http = httpx.Client(
             base_url=base, headers={"Authorization": f"Token {token}"}, timeout=30
         )
@@ -115,10 +119,13 @@ class Client(threading.Thread):
                 self.errors += 1
                 continue
             while True:
-                status = self.http.get(f"/api/v1/reservations/{reservation_id}/").json()["status"]
+                status = self.http.get(
+                    f"/api/v1/reservations/{reservation_id}/", headers=self.poll_headers
+                ).json()["status"]
                 if status != "processing":
                     break
-                time.sleep(POLL_SECONDS)
+                if not self.poll_headers:
+                    time.sleep(POLL_SECONDS)
             if status != "completed":
                 self.errors += 1
 
@@ -245,11 +252,13 @@ def pipeline_breakdown(started: dict[str, float]) -> dict[str, float]:
     }
 
 
-def run_round(base: str, tokens: list[str], house_id: int, clients: int, seconds: float) -> dict:
+def run_round(
+    base: str, tokens: list[str], house_id: int, clients: int, seconds: float, long_poll: int = 0
+) -> dict:
     from reservations.models import Reservation
 
     stop_at = time.monotonic() + seconds
-    workers = [Client(base, tokens[i], house_id, stop_at) for i in range(clients)]
+    workers = [Client(base, tokens[i], house_id, stop_at, long_poll) for i in range(clients)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -294,6 +303,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds per C; median shown")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--web-threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)"
+    )
+    parser.add_argument(
+        "--long-poll",
+        type=int,
+        default=0,
+        metavar="N",
+        help="clients wait for the outcome with Prefer: wait=N instead of polling every 100 ms",
+    )
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument(
         "--reference-seconds",
@@ -344,6 +363,8 @@ def main() -> None:
             f"127.0.0.1:{args.port}",
             "--workers",
             str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
         ],
         cwd=ROOT,
         env=child_env,
@@ -390,7 +411,8 @@ def main() -> None:
         )
         for clients in args.clients:
             rounds = [
-                run_round(base, tokens, house_id, clients, args.seconds) for _ in range(args.repeat)
+                run_round(base, tokens, house_id, clients, args.seconds, args.long_poll)
+                for _ in range(args.repeat)
             ]
             for r in rounds:
                 show(r)

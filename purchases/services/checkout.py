@@ -39,6 +39,7 @@ from payments.gateways import GatewayError, GatewayRejected
 from payments.models import Payment
 from purchases.models import Ticket
 from purchases.services.refunds import open_purchase_refund
+from reservations import waiting
 from reservations.models import Reservation
 from reservations.services.lifecycle import Hold, release_holds
 
@@ -190,20 +191,21 @@ def finish_checkouts(*, house_id: int, reservation_ids: list[uuid.UUID]) -> dict
                 issuable.append((reservation, payment))
                 outcomes[reservation.pk] = Reservation.Status.COMPLETED
         _issue_tickets(house, issuable)
-        settled = [
-            outcomes[reservation.pk]
+        settled = {
+            reservation.pk: outcomes[reservation.pk]
             for reservation in reservations
             if outcomes[reservation.pk] != reservation.status
-        ]
+        }
         if settled:
-            transaction.on_commit(lambda: _count_outcomes(settled))
+            transaction.on_commit(lambda: _after_settling(settled))
     for reservation_id in reservation_ids:
         outcomes.setdefault(reservation_id, Reservation.Status.PROCESSING)
     return outcomes
 
 
-def _count_outcomes(outcomes: list[str]) -> None:
-    for outcome in outcomes:
+def _after_settling(outcomes: dict[uuid.UUID, str]) -> None:
+    waiting.announce_settled(outcomes)  # answers the clients waiting with Prefer: wait=N
+    for outcome in outcomes.values():
         metrics.increment("checkouts_total", outcome=outcome)
 
 

@@ -1,7 +1,8 @@
+import time
 import uuid
 
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,13 +16,14 @@ from core.api.schema import (
 )
 from core.idempotency import idempotent
 from core.pagination import DefaultPagination
-from reservations import selectors, services
+from reservations import selectors, services, waiting
 from reservations.api.reserve import reserve_view
 from reservations.api.serializers import (
     ReservationCreatedSerializer,
     ReservationSerializer,
     ReserveRequestSerializer,
 )
+from reservations.models import Reservation
 
 OPTIONAL_IDEMPOTENCY_KEY = OPTIONAL_IDEMPOTENCY_KEY_HEADER
 
@@ -83,15 +85,63 @@ class ReservationCollectionView(APIView):
         return reserve_view(request._request)  # never reached via dispatch; kept for the schema
 
 
+PREFER_HEADER = OpenApiParameter(
+    name="Prefer",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=str,
+    description="`wait=N` (RFC 7240, N seconds, at most "
+    f"{waiting.MAX_WAIT_SECONDS}): while the reservation is `processing`, answer as soon "
+    "as its checkout settles, or after N seconds with it still `processing`. Other "
+    "preferences are ignored.",
+)
+
+
+def requested_wait(request: Request) -> int:
+    """Seconds asked for by ``Prefer: wait=N`` (0 when absent or malformed), capped."""
+    for preference in request.headers.get("Prefer", "").split(","):
+        name, _, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(int(value.strip()), waiting.MAX_WAIT_SECONDS)
+    return 0
+
+
 class ReservationDetailView(APIView):
     @extend_schema(
         operation_id="reservations_retrieve",
+        description="One of the player's reservations. With `Prefer: wait=N` a `processing` "
+        "reservation is answered once its checkout settles (`completed`, `failed`, ...) or "
+        "after N seconds, in one request instead of polling; the answer then carries "
+        "`Preference-Applied: wait=N`.",
+        parameters=[
+            PREFER_HEADER,
+            OpenApiParameter(
+                name="Preference-Applied",
+                location=OpenApiParameter.HEADER,
+                type=str,
+                response=[200],
+                description="`wait=N` when the request waited on the checkout.",
+            ),
+        ],
         responses={200: ReservationSerializer, **problems(401, 404)},
         tags=["reservations"],
     )
     def get(self, request: Request, reservation_id: uuid.UUID) -> Response:
         reservation = selectors.reservation_of(request.user, reservation_id)
-        return Response(ReservationSerializer(reservation).data)
+        wait = requested_wait(request)
+        waited = wait and reservation.status == Reservation.Status.PROCESSING
+        if waited:
+            deadline = time.monotonic() + wait
+            while reservation.status == Reservation.Status.PROCESSING:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                waiting.wait_for_settlement(reservation.pk, left)
+                reservation = selectors.reservation_of(request.user, reservation_id)
+        response = Response(ReservationSerializer(reservation).data)
+        if waited:
+            response["Preference-Applied"] = f"wait={wait}"
+        return response
 
 
 class ReservationCancelView(APIView):

@@ -1,0 +1,100 @@
+"""``GET /reservations/{id}/`` with ``Prefer: wait=N``: the checkout's outcome in one request."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from purchases.services.checkout import process_checkout, start_checkout
+from reservations.waiting import MAX_WAIT_SECONDS
+from tests.conftest import client_for
+from tests.purchases.conftest import reserve
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_task_runs"),
+]
+
+
+def detail(reservation_id: object) -> str:
+    return f"/api/v1/reservations/{reservation_id}/"
+
+
+def settle_later(reservation_id: object, delay: float) -> threading.Thread:
+    def run() -> None:
+        try:
+            time.sleep(delay)
+            process_checkout(reservation_id=reservation_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_waiting_request_answers_as_soon_as_the_checkout_completes(player, house) -> None:
+    reservation = reserve(player, house, 2)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    worker = settle_later(reservation.pk, 0.5)
+    started = time.monotonic()
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
+    elapsed = time.monotonic() - started
+    worker.join()
+    assert response.status_code == 200
+    assert response.json()["status"] == "completed" and response.json()["tickets"] == [1, 2]
+    assert response["Preference-Applied"] == "wait=8"
+    assert 0.4 < elapsed < 4
+
+
+def test_a_declined_checkout_wakes_the_waiting_request_too(player, house) -> None:
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_declined")
+    worker = settle_later(reservation.pk, 0.3)
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
+    worker.join()
+    assert response.json()["status"] == "failed"
+    assert response.json()["failure_code"] == "card_declined"
+
+
+def test_a_checkout_still_processing_after_the_wait_is_answered_processing(player, house) -> None:
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    started = time.monotonic()
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=1")
+    assert 0.9 < time.monotonic() - started < 3
+    assert response.json()["status"] == "processing"
+    assert response["Preference-Applied"] == "wait=1"
+
+
+@pytest.mark.parametrize("prefer", ["", "wait=abc", "respond-async", "wait=-3", "wait"])
+def test_without_a_valid_wait_the_answer_is_immediate(player, house, prefer) -> None:
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    started = time.monotonic()
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER=prefer)
+    assert time.monotonic() - started < 0.5
+    assert response.json()["status"] == "processing"
+    assert "Preference-Applied" not in response
+
+
+def test_a_reservation_that_is_not_processing_is_answered_without_waiting(player, house) -> None:
+    reservation = reserve(player, house, 1)  # pending: nothing will settle it by itself
+    started = time.monotonic()
+    response = client_for(player).get(
+        detail(reservation.pk), HTTP_PREFER=f"respond-async, wait={MAX_WAIT_SECONDS * 10}"
+    )
+    assert time.monotonic() - started < 0.5
+    assert response.json()["status"] == "pending"
+    assert "Preference-Applied" not in response
+
+
+def test_without_redis_the_waiting_request_polls_the_database(player, house, settings) -> None:
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    worker = settle_later(reservation.pk, 0.3)
+    settings.REDIS_URL = ""  # no Redis to wait on: the view looks again every 100 ms
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
+    worker.join()
+    assert response.json()["status"] == "completed"
