@@ -170,6 +170,8 @@ class Stack:
             "CSRF_COOKIE_SECURE": "0",
             "LOG_LEVEL": "INFO",
             "PAYMENT_GATEWAY": "sandbox",
+            # draws never reach the network: staff enter the entropy (the soak's staff thread)
+            "DRAW_ENTROPY_SOURCE": "manual",
             # the sandbox's injected faults (payments/gateways/sandbox.py): every charge call
             # fails (nothing charged) or charges then times out with these odds
             "SANDBOX_CHARGE_FAILURE_PERCENT": str(gateway_failure_percent),
@@ -654,9 +656,12 @@ class Player(threading.Thread):
             self.watched.add(house_id)
 
     def draws(self) -> None:
-        if self.draw_ids and self.rng.random() < 0.5:
+        if self.draw_ids and self.rng.random() < 0.6:
             draw_id = self.rng.choice(self.draw_ids)
-            self.call("GET draw", "GET", f"/api/v1/draws/{draw_id}/")
+            if self.rng.random() < 0.8:
+                self.call("GET draw", "GET", f"/api/v1/draws/{draw_id}/")
+            else:
+                self.call("GET draw tickets", "GET", f"/api/v1/draws/{draw_id}/tickets/")
             return
         response = self.call("GET draws", "GET", "/api/v1/draws/")
         if response is not None and response.status_code == 200:
@@ -688,6 +693,42 @@ class Player(threading.Thread):
         if not reason and sent.replayed_content is None:
             sent.replayed_content = response.content
         self.record.add(Replay(sent.kind, sent.t, t, not reason, reason))
+
+
+class Staff(Player):
+    """Staff conduct each draw once its ticket list is frozen (manual entropy), under load."""
+
+    ENTROPY = "5f" * 32
+
+    def run(self) -> None:
+        conducted: set[int] = set()
+        while not self.stop.is_set():
+            response = self.call("GET draws (staff)", "GET", "/api/v1/draws/")
+            if response is not None and response.status_code == 200:
+                for draw in response.json().get("results", []):
+                    if draw["status"] == "waiting_entropy" and draw["id"] not in conducted:
+                        body = json.dumps({"entropy": self.ENTROPY, "source": "soak dice"})
+                        done = self.call(
+                            "POST draw conduct (staff)",
+                            "POST",
+                            f"/api/v1/draws/{draw['id']}/conduct/",
+                            body=body.encode(),
+                        )
+                        if done is not None and done.status_code == 200:
+                            conducted.add(draw["id"])
+                            log(f"staff conducted draw {draw['id']} of house {draw['house_id']}")
+            self.stop.wait(5)
+
+
+def staff_token(base: str) -> str:
+    """seed_demo's staff account (public demo credentials)."""
+    response = httpx.post(
+        f"{base}/api/v1/auth/token/",
+        json={"username": "admin", "password": "admin-demo-password"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["token"]
 
 
 # --------------------------------------------------------------------------- faults
@@ -1321,6 +1362,8 @@ def main(argv: list[str] | None = None, defaults: dict[str, object] | None = Non
             Player(i, stack.base, tok, hot_id, big_id, record, stop, args.seed)
             for i, tok in enumerate(tokens)
         ]
+        staff = staff_token(stack.base)
+        players.append(Staff(len(players), stack.base, staff, hot_id, big_id, record, stop, 0))
         t0 = time.time()
         for player in players:
             player.start()
