@@ -1090,6 +1090,7 @@ def report(
     for s in record.samples:
         by_endpoint[s.endpoint].append(s)
     rows = []
+    seconds = max(args.duration, 1.0)
     for endpoint in sorted(by_endpoint):
         samples = by_endpoint[endpoint]
         statuses = Counter(str(s.status) for s in samples)
@@ -1098,6 +1099,7 @@ def report(
             [
                 endpoint,
                 len(samples),
+                f"{len(samples) / seconds:.2f}",
                 " ".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
                 f"{pct(ms, 0.5):.0f}",
                 f"{pct(ms, 0.99):.0f}",
@@ -1105,10 +1107,17 @@ def report(
         )
     all_ms = [s.ms for s in record.samples]
     rows.append(
-        ["all", len(record.samples), "", f"{pct(all_ms, 0.5):.0f}", f"{pct(all_ms, 0.99):.0f}"]
+        [
+            "all",
+            len(record.samples),
+            f"{len(record.samples) / seconds:.1f}",
+            "",
+            f"{pct(all_ms, 0.5):.0f}",
+            f"{pct(all_ms, 0.99):.0f}",
+        ]
     )
-    out.append("Requests (status:count; latency in ms)")
-    out.append(table(["endpoint", "n", "statuses", "p50", "p99"], rows))
+    out.append("Requests (req/s over the traffic period; status:count; latency in ms)")
+    out.append(table(["endpoint", "n", "req/s", "statuses", "p50", "p99"], rows))
 
     codes = Counter(
         f"{s.endpoint} {s.status} {s.code}"
