@@ -50,9 +50,12 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 
 def create_staff_groups(apps: object, schema_editor: object) -> None:
     for app_config in apps.get_app_configs():
+        # create_permissions skips an app without models_module, which a migration state's
+        # app stubs lack; put back what was there (a live registry's app keeps its module).
+        models_module = getattr(app_config, "models_module", None)
         app_config.models_module = True
         create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
+        app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, wanted in GROUP_PERMISSIONS.items():
