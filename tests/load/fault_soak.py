@@ -59,6 +59,7 @@ PG_SOAK = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
 DEMO_PASSWORD = "player-demo-password"  # public demo credentials of seed_demo
 HOT_HOUSE = "Seaside villa in Cascais"  # demo houses of seed_demo, resized by SQL
 BIG_HOUSE = "Townhouse near the Vondelpark"
+DRAW_HOUSE = "Alpine chalet"
 FINAL = {"completed", "failed", "refunded", "cancelled", "expired"}
 CHECKOUT_STUCK_AFTER_SECONDS = 60  # recovery bound of the soak world (env, docs/payments.md)
 TASK_MAX_RUNTIME_SECONDS = 20  # hard limit 50 s < the recovery bound; visibility timeout 80 s
@@ -125,6 +126,8 @@ class Record:
     incidents: list[Event] = field(default_factory=list)  # unexpected process exits
     sold_out_at: float | None = None
     hot_house_id: int = 0
+    draw_house_id: int = 0  # sales end part-way: closed, frozen and drawn during the run
+    draw_house_ends: float = 0.0
 
     def add(self, item: object) -> None:
         with self.lock:
@@ -580,6 +583,8 @@ class Player(threading.Thread):
         # players keep trying the hot house after it sells out (tickets come back), less often
         hot = self.rng.random() < (0.6 if self.record.sold_out_at is None else 0.3)
         house_id = self.hot_id if hot else self.big_id
+        if not hot and time.time() < self.record.draw_house_ends and self.rng.random() < 0.25:
+            house_id = self.record.draw_house_id
         body = json.dumps({"house_id": house_id, "quantity": self.rng.randint(1, 3)}).encode()
         key = uuid.uuid4().hex
         t = time.time()
@@ -718,6 +723,21 @@ class Staff(Player):
                             conducted.add(draw["id"])
                             log(f"staff conducted draw {draw['id']} of house {draw['house_id']}")
             self.stop.wait(5)
+
+
+def open_draw_house(sales_seconds: float) -> tuple[int, float]:
+    """seed_demo's paused Alpine chalet (activated once: it has its seed) back on sale, small,
+    no minimum participation, its sales ending part-way through the traffic."""
+    with sql() as cur:
+        cur.execute(
+            "UPDATE lottery_house SET status = 'active', total_tickets = 2000, "
+            "max_tickets_per_purchase = 10, max_tickets_per_user = NULL, "
+            "min_participation_percent = 0, sales_end_at = now() + make_interval(secs => %s) "
+            "WHERE title = %s AND status = 'paused' AND tickets_sold = 0 RETURNING id",
+            (sales_seconds + 5, DRAW_HOUSE),
+        )
+        house_id = cur.fetchone()[0]
+    return house_id, time.time() + sales_seconds + 5
 
 
 def staff_token(base: str) -> str:
@@ -1190,6 +1210,17 @@ def report(
         f"first sold_out at {record.sold_out_at - t0:.1f} s" if record.sold_out_at else "never"
     )
     out.append(f"hot house: {sold}/{total} sold, {reserved} reserved; {sold_out}")
+    with sql() as cur:
+        cur.execute(
+            "SELECT h.title, h.status, h.tickets_sold, d.status, d.winning_ticket_number "
+            "FROM draws_draw d JOIN lottery_house h ON h.id = d.house_id ORDER BY d.id"
+        )
+        draws = cur.fetchall()
+    for title, house_status, house_sold, draw_status, winner in draws:
+        out.append(
+            f"draw of {title} ({house_status}, {house_sold} sold): {draw_status}, "
+            f"winning ticket {winner}"
+        )
     replays = record.replays
     for label, pick in (
         ("after the hot house sold out", lambda r: record.sold_out_at and r.t > record.sold_out_at),
@@ -1365,6 +1396,7 @@ def main(argv: list[str] | None = None, defaults: dict[str, object] | None = Non
         stack.start("worker")
         stack.start("beat")
         stack.start_watchdog()
+        record.draw_house_id, record.draw_house_ends = open_draw_house(0.4 * args.duration)
         log(f"world ready: {len(tokens)} players, hot house {hot_id} ({hot_tickets} tickets)")
 
         players = [
