@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -114,6 +114,16 @@ def charge_payment(*, payment: Payment) -> Payment:
 def charge_claimed_payment(*, payment: Payment) -> Payment:
     """The gateway call and its record, for a payment stamped by ``claim_charges`` or
     ``charge_payment``. Raises ``GatewayError`` when the outcome is unknown."""
+    [payment] = record_charge_results([(payment, call_charge_gateway(payment=payment))])
+    return payment
+
+
+def call_charge_gateway(*, payment: Payment) -> ChargeResult:
+    """Ask the gateway to charge a claimed payment (its key: the gateway charges once).
+
+    Records nothing: ``record_charge_results`` does, for one payment or a batch.
+    Raises ``GatewayError`` when the outcome is unknown.
+    """
     if payment.amount == 0:
         result = ChargeResult(
             status=ChargeResult.SUCCEEDED,
@@ -129,41 +139,62 @@ def charge_claimed_payment(*, payment: Payment) -> Payment:
             idempotency_key=payment.idempotency_key,
         )
     failpoints.hit("checkout.after_charge")
-    return record_charge_result(payment_id=payment.pk, result=result, payment=payment)
+    return result
 
 
 def record_charge_result(
     *, payment_id: int, result: ChargeResult, payment: Payment | None = None
 ) -> Payment:
-    """Record a charge's outcome on a pending payment (one statement when it is still pending).
-
-    ``payment``, when given, is the caller's copy: updated in place and returned
-    instead of being read again.
-    """
-    # The card token is not needed once the charge has an outcome: do not keep it.
-    changes = {
-        "gateway_reference": result.reference,
-        "completed_at": timezone.now(),
-        "payment_token": "",
-    }
-    if result.succeeded:
-        changes["status"] = Payment.Status.SUCCEEDED
-    else:
-        changes["status"] = Payment.Status.FAILED
-        changes["decline_code"] = result.decline_code or "payment_declined"
-    recorded = Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-        **changes
-    )
-    if recorded and payment is not None:
-        for field, value in changes.items():
-            setattr(payment, field, value)
-        return payment
-    with transaction.atomic():
-        # Read back: a concurrent run (duplicate message, recovery) may have recorded it first.
-        payment = Payment.objects.get(pk=payment_id)
-        if not recorded and result.succeeded and payment.status == Payment.Status.FAILED:
-            _report_charge_after_abandonment(payment=payment, result=result)
+    """Record a charge's outcome on a pending payment; see ``record_charge_results``."""
+    payment = payment if payment is not None else Payment.objects.get(pk=payment_id)
+    [payment] = record_charge_results([(payment, result)])
     return payment
+
+
+def record_charge_results(outcomes: list[tuple[Payment, ChargeResult]]) -> list[Payment]:
+    """Record charge outcomes on pending payments: one UPDATE for the whole batch.
+
+    The card token is dropped once the charge has an outcome. The caller's
+    copies are updated in place and returned; a payment something else recorded
+    first (a duplicate run, recovery) is read back instead, and a charge that
+    landed on a payment recovery had already abandoned is reported to staff.
+    """
+    if not outcomes:
+        return []
+    now = timezone.now()
+    statuses, references, declines = [], [], []
+    for payment, result in outcomes:
+        status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
+        decline = "" if result.succeeded else (result.decline_code or "payment_declined")
+        statuses.append(When(pk=payment.pk, then=Value(status)))
+        references.append(When(pk=payment.pk, then=Value(result.reference)))
+        declines.append(When(pk=payment.pk, then=Value(decline)))
+    recorded = Payment.objects.filter(
+        pk__in=[payment.pk for payment, _ in outcomes], status=Payment.Status.PENDING
+    ).update(
+        status=Case(*statuses, default=F("status")),
+        gateway_reference=Case(*references, default=F("gateway_reference")),
+        decline_code=Case(*declines, default=F("decline_code")),
+        completed_at=now,
+        payment_token="",
+    )
+    if recorded == len(outcomes):
+        for payment, result in outcomes:
+            payment.status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
+            payment.gateway_reference = result.reference
+            payment.decline_code = (
+                "" if result.succeeded else (result.decline_code or "payment_declined")
+            )
+            payment.completed_at = now
+            payment.payment_token = ""
+        return [payment for payment, _ in outcomes]
+    with transaction.atomic():
+        # Some were recorded first by a concurrent run (duplicate message, recovery): read back.
+        stored = Payment.objects.in_bulk([payment.pk for payment, _ in outcomes])
+        for payment, result in outcomes:
+            if result.succeeded and stored[payment.pk].status == Payment.Status.FAILED:
+                _report_charge_after_abandonment(payment=stored[payment.pk], result=result)
+    return [stored[payment.pk] for payment, _ in outcomes]
 
 
 def _report_charge_after_abandonment(*, payment: Payment, result: ChargeResult) -> None:

@@ -123,14 +123,18 @@ def process_checkout(*, reservation_id: uuid.UUID) -> str:
     )
     claimed = payments.claim_charges(reservation_id=reservation_id, queued=queued)
     own_error: Exception | None = None
-    for payment in claimed:
-        try:
-            payments.charge_claimed_payment(payment=payment)
-        except (GatewayError, GatewayRejected) as exc:
-            if payment.reservation_id == reservation_id:
-                own_error = exc  # raised once the rest of the batch is finished
-            else:
-                logger.warning("batched charge of %s left to its task: %s", payment.pk, exc)
+    charged = []
+    try:
+        for payment in claimed:
+            try:
+                charged.append((payment, payments.call_charge_gateway(payment=payment)))
+            except (GatewayError, GatewayRejected) as exc:
+                if payment.reservation_id == reservation_id:
+                    own_error = exc  # raised once the rest of the batch is finished
+                else:
+                    logger.warning("batched charge of %s left to its task: %s", payment.pk, exc)
+    finally:
+        payments.record_charge_results(charged)  # one statement for the batch, even on a crash
     batch = [
         reservation_id,
         *(p.reservation_id for p in claimed if p.reservation_id != reservation_id),
