@@ -3,6 +3,7 @@
 Never stop the shared Redis on 6379; start one of these on a port of your own.
 """
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ class PrivateRedis:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        # Another server on the port would answer for ours, and stopping ours would stop nothing.
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(f"port {self.port} is taken: a private redis needs a free one")
         persistence = (
             ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
             if self.data_dir
