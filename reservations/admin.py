@@ -9,13 +9,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core import exceptions as domain
-from core.admin import ReadOnlyAdmin, has_model_permission
+from core.admin import AuditHistoryMixin, ReadOnlyAdmin, has_model_permission
 from reservations.models import Reservation
 from reservations.services.lifecycle import expire_reservation
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(AuditHistoryMixin, ReadOnlyAdmin):
     """Counters move with every transition: only the services may change a reservation."""
 
     list_display = (
@@ -34,6 +34,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_select_related = ("house", "user")
     raw_id_fields = ("house", "user", "promotion")
     date_hierarchy = "created_at"
+    readonly_fields = ("audit_history",)
     actions = ["expire_now"]
 
     def has_expire_permission(self, request: HttpRequest) -> bool:

@@ -190,6 +190,10 @@ def test_expire_now_is_for_pending_reservations_only(make_player: Callable[..., 
     assert (house.tickets_reserved, house.tickets_sold) == (0, 1)  # the hold went back
     [entry] = AuditEntry.objects.all()
     assert (entry.action, entry.object_id) == ("reservation_expired", str(pending.pk))
+    page = _client(operator).get(f"/admin/reservations/reservation/{pending.pk}/change/")
+    assert f"object_type=reservations.reservation&amp;object_id={pending.pk}" in (
+        page.content.decode()
+    )
 
 
 @pytest.mark.django_db(transaction=True)
