@@ -338,3 +338,45 @@ def test_draw_pages_are_for_lottery_operators_only(
     assert client.post(url, fields).status_code == 403
     assert not done()
     assert _new_entries(before) == []
+
+
+# --- The edit forms (houses, promotions) -----------------------------------------------
+
+
+def _promotion_form() -> dict[str, str]:
+    return {
+        "code": "SPRING",
+        "discount_percent": "15",
+        "valid_from_0": "2030-01-01",
+        "valid_from_1": "00:00:00",
+        "valid_until_0": "2030-01-08",
+        "valid_until_1": "00:00:00",
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_lottery_operators_add_promotions_and_edit_houses(
+    role: str, make_player: Callable[..., User]
+) -> None:
+    user = staff_member(make_player, role)
+    house = create_house(status=House.Status.DRAFT, title="Old title")
+    add_url = reverse("admin:lottery_promotion_add")
+    change_url = reverse("admin:lottery_house_change", args=[house.pk])
+
+    if role == "operator":
+        browser = browser_for(user)
+        browser.submit(add_url, _promotion_form())
+        browser.submit(change_url, {"title": "New title"})
+        assert House.objects.get(pk=house.pk).title == "New title"
+        assert sorted(AuditEntry.objects.values_list("action", flat=True)) == [
+            "house_edited",
+            "promotion_created",
+        ]
+        return
+    client = Client()
+    client.force_login(user)
+    assert client.get(add_url).status_code == 403
+    assert client.post(add_url, _promotion_form()).status_code == 403
+    assert client.post(change_url, {"title": "New title"}).status_code == 403
+    assert House.objects.get(pk=house.pk).title == "Old title"
+    assert not AuditEntry.objects.exists()
