@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0005_auditentry'),
+        ("core", "0005_auditentry"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='deadletter',
-            options={'permissions': [('replay_deadletter', 'Can replay (requeue) a dead letter'), ('discard_deadletter', 'Can discard a dead letter')]},
+            name="deadletter",
+            options={
+                "permissions": [
+                    ("replay_deadletter", "Can replay (requeue) a dead letter"),
+                    ("discard_deadletter", "Can discard a dead letter"),
+                ]
+            },
         ),
     ]

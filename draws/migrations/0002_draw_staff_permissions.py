@@ -4,14 +4,19 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('draws', '0001_initial'),
+        ("draws", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='draw',
-            options={'ordering': ['-created_at', '-id'], 'permissions': [('conduct_draw', 'Can conduct a draw (beacon signature or manual entropy)'), ('disqualify_winner', "Can disqualify a draw's winner")]},
+            name="draw",
+            options={
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("conduct_draw", "Can conduct a draw (beacon signature or manual entropy)"),
+                    ("disqualify_winner", "Can disqualify a draw's winner"),
+                ],
+            },
         ),
     ]

@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lottery', '0008_playerprofile_notifications_enabled'),
+        ("lottery", "0008_playerprofile_notifications_enabled"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='house',
-            options={'permissions': [('cancel_house', "Can cancel a house's lottery (refunds every purchase)"), ('soft_delete_house', 'Can soft-delete a house with no tickets')]},
+            name="house",
+            options={
+                "permissions": [
+                    ("cancel_house", "Can cancel a house's lottery (refunds every purchase)"),
+                    ("soft_delete_house", "Can soft-delete a house with no tickets"),
+                ]
+            },
         ),
     ]

@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0001_initial'),
+        ("payments", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='payment',
-            options={'permissions': [('refund_purchase', 'Can refund a purchase in full')]},
+            name="payment",
+            options={"permissions": [("refund_purchase", "Can refund a purchase in full")]},
         ),
         migrations.AlterModelOptions(
-            name='refund',
-            options={'permissions': [('retry_refund', 'Can retry a refund now')]},
+            name="refund",
+            options={"permissions": [("retry_refund", "Can retry a refund now")]},
         ),
     ]

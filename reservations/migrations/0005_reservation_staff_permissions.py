@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reservations', '0004_processing_sweep_index'),
+        ("reservations", "0004_processing_sweep_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='reservation',
-            options={'ordering': ['-created_at'], 'permissions': [('expire_reservation', 'Can expire a pending reservation now')]},
+            name="reservation",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("expire_reservation", "Can expire a pending reservation now")],
+            },
         ),
     ]
