@@ -18,6 +18,8 @@ from typing import TypeVar
 
 from celery import signals
 
+from core import failpoints
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ def batches(job: str, *, max_batches: int) -> Iterator[int]:
         if number and requested():
             logger.info("%s: the worker is shutting down; stopped after %d batch(es)", job, number)
             return
+        failpoints.hit(f"{job}.batch")  # lets a test hold a real worker inside a batch
         yield number
     logger.info("%s: per-run bound of %d batches reached; the next run goes on", job, max_batches)
 

@@ -203,3 +203,30 @@ def test_make_stack_sends_sigterm_to_the_worker_main_process_only(tmp_path) -> N
     assert "stopsignal=TERM" in worker and "stopasgroup=false" in worker
     assert "killasgroup=true" in worker  # SIGKILL after stopwaitsecs still reaches the pool
     assert "stopasgroup=true" in sections["program:web"]
+
+
+def test_sigterm_stops_a_long_outbox_relay_after_its_current_batch(settings) -> None:
+    """The shutdown flag end to end: set in the worker's main process by SIGTERM, read by the
+    pool process running the relay, which finishes its batch and starts no other."""
+    from core.models import OutboxEvent
+    from core.tasks import relay_outbox
+
+    OutboxEvent.objects.bulk_create(  # no on-commit relay: only the task below delivers
+        OutboxEvent(event_type="tests.backlog", payload={"n": n}) for n in range(250)
+    )
+    failpoints.arm("relay_outbox.batch", action=f"sleep:{PAUSE_SECONDS}", times=10)
+    with celery_worker(settings, name="relay-sigterm") as worker:
+        relay_outbox.delay()
+        deadline = time.monotonic() + 30
+        while failpoints.hits("relay_outbox.batch") < 1:  # inside its first batch
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.05)
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=60) == 0
+        log = worker.log()
+    assert "relay_outbox: the worker is shutting down; stopped after 1 batch(es)" in log, log[
+        -3000:
+    ]
+    assert failpoints.hits("relay_outbox.batch") == 1
+    delivered = OutboxEvent.objects.filter(delivered_at__isnull=False).count()
+    assert delivered == 100  # one batch (RELAY_BATCH_SIZE); 150 wait for the next run
