@@ -1,17 +1,35 @@
-"""``POST /api/v1/reservations/{id}/checkout/``: start paying for a pending reservation."""
+"""``POST /api/v1/reservations/{id}/checkout/``: start paying for a pending reservation.
 
+A request authenticated by token takes the lean path (``checkout_view``), like
+``POST /reservations/``: no DRF request cycle, the ``Idempotency-Key`` answer
+stored in the checkout's own transaction (``start_checkout_once``) instead of a
+separate claim, the body validated by the same serializer. Anything else
+(a browser session, no credentials) goes through DRF, whose session
+authentication enforces CSRF. Both answer the same contract, documented below.
+"""
+
+import json
+import logging
 import uuid
 
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions as drf
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import exceptions as domain
 from core.api.schema import IDEMPOTENCY_KEY_HEADER, problems
-from core.idempotency import idempotent
-from purchases.services.checkout import start_checkout
+from core.errors import as_domain_error, problem_response
+from core.idempotency import REPLAYED_HEADER, idempotent, read_idempotency_key, request_fingerprint
+from purchases.services.checkout import start_checkout, start_checkout_once
+from reservations.api.reserve import authenticate
 from reservations.models import Reservation
+
+logger = logging.getLogger(__name__)
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
@@ -28,11 +46,19 @@ class CheckoutAcceptedSerializer(serializers.Serializer):
 
 
 class ReservationCheckoutView(APIView):
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.method == "POST" and request.headers.get("Authorization", "").startswith(
+            "Token "
+        ):
+            return checkout_view(request, kwargs["reservation_id"])
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="reservations_checkout",
-        description="Pay for a pending, unexpired reservation. Answers 202 at once; poll "
-        "`GET /api/v1/reservations/{id}/` until `completed` (with `tickets`) or `failed` / "
-        "`refunded` (with `failure_code`). Requires `Idempotency-Key`.",
+        description="Pay for a pending, unexpired reservation. Answers 202 at once; get "
+        "`GET /api/v1/reservations/{id}/` with `Prefer: wait=N` (or poll it) until "
+        "`completed` (with `tickets`) or `failed` / `refunded` (with `failure_code`). "
+        "Requires `Idempotency-Key`.",
         request=CheckoutRequestSerializer,
         parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={
@@ -68,3 +94,43 @@ class ReservationCheckoutView(APIView):
             ).data,
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+def checkout_view(request: HttpRequest, reservation_id: uuid.UUID) -> HttpResponse:
+    try:
+        user = authenticate(request)
+        key = read_idempotency_key(request, required=True)
+        payload = CheckoutRequestSerializer(data=parse(request))
+        payload.is_valid(raise_exception=True)
+        outcome = start_checkout_once(
+            player=user,
+            reservation_id=reservation_id,
+            payment_token=payload.validated_data["payment_token"],
+            idempotency_key=key,
+            fingerprint=request_fingerprint(request.method, request.path, request.body),
+        )
+    except (OperationalError, InterfaceError):
+        logger.exception("checkout: database unavailable")
+        return problem_response(domain.ServiceUnavailable("Checkout is unavailable."))
+    except (domain.DomainError, drf.APIException) as exc:
+        error = as_domain_error(exc)
+        response = problem_response(error)
+        if error.status_code == 401:
+            response["WWW-Authenticate"] = 'Token realm="api"'
+        return response
+    response = HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type)
+    if outcome.replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def parse(request: HttpRequest) -> object:
+    """The JSON body as DRF's parser would give it: no body is ``{}``."""
+    if not request.body:
+        return {}
+    if request.content_type != "application/json":
+        raise drf.UnsupportedMediaType(request.content_type or "none")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise domain.MalformedRequest() from None

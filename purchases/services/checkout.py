@@ -16,6 +16,7 @@ asking the gateway whether the charge happened.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -28,8 +29,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import exceptions as domain
-from core import failpoints, metrics, outbox, shutdown
+from core import failpoints, idempotency, metrics, outbox, shutdown
 from core.dead_letters import close_resolved_dead_letters
+from core.idempotency import Outcome
 from core.locks import lock_rows
 from lottery.models import House, PlayerProfile
 from lottery.on_sale import is_on_sale, on_sale_q
@@ -51,9 +53,18 @@ BATCH_SIZE = 20
 
 
 def start_checkout(
-    *, player: AbstractBaseUser, reservation_id: uuid.UUID, payment_token: str
+    *,
+    player: AbstractBaseUser,
+    reservation_id: uuid.UUID,
+    payment_token: str,
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
 ) -> Reservation:
-    """Move the player's pending, unexpired reservation to ``processing`` and enqueue payment."""
+    """Move the player's pending, unexpired reservation to ``processing`` and enqueue payment.
+
+    With ``idempotency_key`` the accepted answer is stored under the key in the
+    same transaction (see ``start_checkout_once``).
+    """
     eligible_player(player)
     now = timezone.now()
     with transaction.atomic():
@@ -82,8 +93,69 @@ def start_checkout(
             currency=reservation.currency,
             payment_token=payment_token,
         )
+        if idempotency_key and not idempotency.store_outcome(
+            user_id=player.pk,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            status=202,
+            body=accepted_body(reservation.pk),
+            content_type="application/json",
+            now=now,
+        ):
+            # The same key is being used by a concurrent request: it answers, we roll back.
+            raise domain.IdempotencyKeyInProgress()
         transaction.on_commit(lambda: enqueue_checkout(reservation.pk), robust=True)
     return reservation
+
+
+def accepted_body(reservation_id: uuid.UUID) -> bytes:
+    """The 202 answer of ``POST /reservations/{id}/checkout/``."""
+    return json.dumps(
+        {"id": str(reservation_id), "status": Reservation.Status.PROCESSING},
+        separators=(",", ":"),
+    ).encode()
+
+
+def start_checkout_once(
+    *,
+    player: AbstractBaseUser,
+    reservation_id: uuid.UUID,
+    payment_token: str,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Outcome:
+    """``start_checkout`` behind an ``Idempotency-Key``, without a separate claim of the key.
+
+    A repeat of a key replays its stored answer (or is 409/422, ``core.idempotency``);
+    a first use stores the 202 in the checkout's own transaction, and a business
+    refusal after it (409, 404, ...) so that a retry gets the same refusal.
+    """
+    stored = idempotency.stored_outcome(
+        user_id=player.pk, key=idempotency_key, fingerprint=fingerprint
+    )
+    if stored is not None:
+        return stored
+    try:
+        start_checkout(
+            player=player,
+            reservation_id=reservation_id,
+            payment_token=payment_token,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+    except domain.DomainError as error:
+        # A request with the same key may have won meanwhile: its answer is ours.
+        stored = idempotency.stored_outcome(
+            user_id=player.pk, key=idempotency_key, fingerprint=fingerprint
+        )
+        if stored is not None:
+            return stored
+        if not isinstance(error, domain.IdempotencyKeyInProgress):
+            idempotency.store_refusal(
+                user_id=player.pk, key=idempotency_key, fingerprint=fingerprint, error=error
+            )
+        raise
+    return Outcome(status=202, body=accepted_body(reservation_id))
 
 
 def enqueue_checkout(reservation_id: uuid.UUID) -> None:
