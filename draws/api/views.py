@@ -92,12 +92,20 @@ class DrawTicketsView(APIView):
         return StreamingHttpResponse(ticket_document_chunks(draw), content_type="application/json")
 
 
+class CanConductDraws(IsAdminUser):
+    """Staff holding ``draws.conduct_draw`` (the Lottery operators group, superusers)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("draws.conduct_draw")
+
+
 class DrawConductView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanConductDraws]
 
     @extend_schema(
         operation_id="draws_conduct",
-        description="Staff only. Either `{beacon_round, beacon_signature}` (the round fixed at "
+        description="Staff with the `draws.conduct_draw` permission only. "
+        "Either `{beacon_round, beacon_signature}` (the round fixed at "
         "close, pasted from any drand relay; verified) or `{entropy, source}` (manual: 64 hex "
         "and where it came from). The same body again answers the recorded result.",
         request=ConductRequestSerializer,

@@ -121,6 +121,19 @@ def test_players_cannot_conduct(frozen, player_client) -> None:
     assert answer.json()["code"] == "permission_denied"
 
 
+@pytest.mark.parametrize(("role", "allowed"), [("operator", True), ("finance", False)])
+def test_only_staff_allowed_to_conduct_draws_can(frozen, make_player, role, allowed) -> None:
+    from tests.console.staff import staff_member
+
+    _, _, draw = frozen
+    answer = conduct(
+        client_for(staff_member(make_player, role)), draw.pk, {"entropy": ENTROPY, "source": "d"}
+    )
+    assert answer.status_code == (200 if allowed else 403), answer.content
+    completed = Draw.objects.get(pk=draw.pk).status == Draw.Status.COMPLETED
+    assert completed is allowed
+
+
 def test_conduct_same_input_replays_and_other_input_conflicts(frozen, staff) -> None:
     _, _, draw = frozen
     client = client_for(staff)
