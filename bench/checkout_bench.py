@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import urlparse
 
 import httpx
@@ -214,6 +215,33 @@ def profile(tokens: list[str], house_id: int, purchases: int) -> None:
             lambda rid=reservation_id: client.get(f"/api/v1/reservations/{rid}/"),
         )
         assert final.json()["status"] == "completed", final.json()
+    # The worker under a queue: BATCH checkouts waiting, then every one of their tasks runs
+    # (the first charges and issues them all, the others find them settled), then the relay.
+    from purchases.services.checkout import BATCH_SIZE
+
+    for _ in range(5):
+        queued = []
+        with mock.patch("purchases.services.checkout.enqueue_checkout"):
+            for _ in range(BATCH_SIZE):
+                reserved = client.post(
+                    "/api/v1/reservations/",
+                    {"house_id": house_id, "quantity": 1},
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+                )
+                rid = reserved.json()["id"]
+                client.post(
+                    f"/api/v1/reservations/{rid}/checkout/",
+                    {"payment_token": "tok_ok"},
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+                )
+                queued.append(uuid.UUID(rid))
+        measure(
+            f"worker: {BATCH_SIZE} queued tasks",
+            lambda queued=queued: [process_checkout(reservation_id=r) for r in queued],
+        )
+        measure(f"worker: relay of {BATCH_SIZE}", outbox.relay_pending_events)
     print(f"{'step':<28} {'ms p50':>7} {'ms mean':>8} {'statements':>10}")
     for name, samples in steps.items():
         times = [t for t, _ in samples]
