@@ -176,3 +176,51 @@ def test_stuck_checkout_recovery_stops_before_the_next_gateway_call_on_shutdown(
     outcomes = recover_stuck_checkouts(older_than=timedelta(0))
     assert sum(outcomes.values()) == 1
     assert Reservation.objects.filter(status=Reservation.Status.PROCESSING).count() == 2
+
+
+# --- single-batch jobs: one batch per run ------------------------------------------------
+
+
+def test_stuck_checkout_recovery_resolves_at_most_one_batch_per_run(
+    player, make_house, monkeypatch
+) -> None:
+    from purchases.services import checkout
+
+    house = make_house(total_tickets=10)
+    due_reservations(player, house, 3)
+    Reservation.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
+    for reservation in Reservation.objects.all():
+        checkout.start_checkout(
+            player=player, reservation_id=reservation.pk, payment_token="tok_ok"
+        )
+    monkeypatch.setattr(checkout, "RECOVERY_BATCH_SIZE", 2)
+    assert sum(checkout.recover_stuck_checkouts(older_than=timedelta(0)).values()) == 2
+    assert sum(checkout.recover_stuck_checkouts(older_than=timedelta(0)).values()) == 1
+
+
+def test_closing_soon_alerts_raise_at_most_one_batch_per_run(make_house) -> None:
+    from watchlist.notifications import raise_closing_soon_alerts
+
+    for _ in range(3):
+        make_house(total_tickets=10, sales_end_at=timezone.now() + timedelta(hours=2))
+    assert raise_closing_soon_alerts(batch_size=2) == 2
+    assert raise_closing_soon_alerts(batch_size=2) == 1
+    assert raise_closing_soon_alerts(batch_size=2) == 0
+
+
+def test_stalled_notifications_are_requeued_at_most_one_batch_per_run(player, settings) -> None:
+    from watchlist.models import NotificationDelivery
+    from watchlist.notifications import send_stalled_notifications
+
+    NotificationDelivery.objects.bulk_create(
+        NotificationDelivery(
+            event_id=n, recipient=player, kind="purchase_completed", email="p@example.com"
+        )
+        for n in range(3)
+    )
+    stale = timezone.now() - timedelta(seconds=settings.NOTIFICATION_STALLED_AFTER_SECONDS + 60)
+    NotificationDelivery.objects.update(updated_at=stale)
+    assert send_stalled_notifications(batch_size=2) == 2
+    assert (
+        send_stalled_notifications(batch_size=2) == 1
+    )  # the two were touched: left to their tasks
