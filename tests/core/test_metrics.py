@@ -1,10 +1,12 @@
 """/metrics on prometheus-client: what it exports, across processes, and who may read it."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import types
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -258,3 +260,32 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     assert values['circuit_breaker_open{dependency="probe_3"}'] == 1
     assert "outbox_backlog_events" in values  # the database gauges answer in this mode too
     json.dumps(values)  # plain numbers only
+
+
+def _load(path: Path, name: str) -> object:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_stack_empties_the_metrics_directory_before_starting(tmp_path):
+    stack = _load(PROJECT_ROOT / "scripts" / "stack.py", "stack_under_test")
+    (tmp_path / "counter_vm-123.db").write_bytes(b"old run")
+    (tmp_path / "notes.txt").write_text("not ours")
+    stack.reset_metrics_dir(tmp_path / "prometheus")  # created when missing
+    stack.reset_metrics_dir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "prometheus"]
+
+
+def test_gunicorn_drops_the_live_gauges_of_an_exited_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    conf = _load(PROJECT_ROOT / "config" / "gunicorn.conf.py", "gunicorn_conf_under_test")
+    gone, alive = metrics.process_identifier(111), metrics.process_identifier(222)
+    for name in (f"gauge_livemax_{gone}.db", f"gauge_livemax_{alive}.db", f"counter_{gone}.db"):
+        (tmp_path / name).write_bytes(b"")
+
+    conf.child_exit(server=None, worker=types.SimpleNamespace(pid=111))
+
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [f"counter_{gone}.db", f"gauge_livemax_{alive}.db"]  # its counts still count
