@@ -131,14 +131,16 @@ def test_every_dashboard_panel_reads_metrics_the_app_exports():
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (apt: prometheus)")
-def test_promtool_accepts_the_alert_rules():
-    done = subprocess.run(
-        ["promtool", "check", "rules", str(ALERTS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass():
+    for command in ("check", "test"):
+        target = ALERTS if command == "check" else ALERTS.with_name("alerts_test.yml")
+        done = subprocess.run(
+            ["promtool", command, "rules", str(target)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def compose_services() -> dict:
