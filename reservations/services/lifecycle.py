@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -111,54 +111,24 @@ def _return_to_redis(house_id: int, quantity: int, gone_user_ids: Iterable[int])
 
 def cancel_reservation(*, player: AbstractBaseUser, reservation_id: uuid.UUID) -> Reservation:
     """The player gives up a pending reservation; its tickets go back on sale at once."""
-    house_id = (
-        Reservation.objects.filter(pk=reservation_id, user_id=player.pk)
-        .values_list("house_id", flat=True)
-        .first()
-    )
-    if house_id is None:
-        raise domain.NotFound()
-    now = timezone.now()
     with transaction.atomic():
-        _, rows = lock_rows(
-            House.objects.filter(pk=house_id).values_list("pk", flat=True),
-            Reservation.objects.filter(
-                pk=reservation_id, user_id=player.pk, status=Reservation.Status.PENDING
-            ).values(*_HOLD_FIELDS),
+        _end_pending(
+            Reservation.objects.filter(pk=reservation_id, user_id=player.pk),
+            to_status=Reservation.Status.CANCELLED,
+            refusal="Only a pending reservation can be cancelled.",
         )
-        if not rows:
-            raise domain.InvalidState("Only a pending reservation can be cancelled.")
-        [row] = rows
-        Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).update(
-            status=Reservation.Status.CANCELLED, updated_at=now
-        )
-        release_holds(house_id=house_id, holds=[Hold(**row)])
         transaction.on_commit(lambda: metrics.increment("reservations_cancelled_total"))
     return Reservation.objects.get(pk=reservation_id)
 
 
 def expire_reservation(*, reservation_id: uuid.UUID, actor: AbstractBaseUser) -> Reservation:
     """Staff expire one pending reservation now; the same transition as the sweep. Audited."""
-    house_id = (
-        Reservation.objects.filter(pk=reservation_id).values_list("house_id", flat=True).first()
-    )
-    if house_id is None:
-        raise domain.NotFound()
-    now = timezone.now()
     with transaction.atomic():
-        _, rows = lock_rows(
-            House.objects.filter(pk=house_id).values_list("pk", flat=True),
-            Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).values(
-                *_HOLD_FIELDS
-            ),
+        _end_pending(
+            Reservation.objects.filter(pk=reservation_id),
+            to_status=Reservation.Status.EXPIRED,
+            refusal="Only a pending reservation can be expired.",
         )
-        if not rows:
-            raise domain.InvalidState("Only a pending reservation can be expired.")
-        [row] = rows
-        Reservation.objects.filter(pk=reservation_id, status=Reservation.Status.PENDING).update(
-            status=Reservation.Status.EXPIRED, updated_at=now
-        )
-        release_holds(house_id=house_id, holds=[Hold(**row)])
         log_action(
             actor=actor,
             action="reservation_expired",
@@ -167,7 +137,25 @@ def expire_reservation(*, reservation_id: uuid.UUID, actor: AbstractBaseUser) ->
             before={"status": Reservation.Status.PENDING},
             after={"status": Reservation.Status.EXPIRED},
         )
+        transaction.on_commit(lambda: metrics.increment("reservations_expired_total"))
     return Reservation.objects.get(pk=reservation_id)
+
+
+def _end_pending(reservation: QuerySet[Reservation], *, to_status: str, refusal: str) -> None:
+    """Move one pending reservation to ``to_status`` under the house lock and free its holds."""
+    house_id = reservation.values_list("house_id", flat=True).first()
+    if house_id is None:
+        raise domain.NotFound()
+    pending = reservation.filter(status=Reservation.Status.PENDING)
+    _, rows = lock_rows(
+        House.objects.filter(pk=house_id).values_list("pk", flat=True),
+        pending.values(*_HOLD_FIELDS),
+    )
+    if not rows:
+        raise domain.InvalidState(refusal)
+    [row] = rows
+    pending.update(status=to_status, updated_at=timezone.now())
+    release_holds(house_id=house_id, holds=[Hold(**row)])
 
 
 def expire_due_reservations(

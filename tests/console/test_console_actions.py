@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from core import metrics
 from core.models import AuditEntry, DeadLetter
 from lottery.models import House
 from payments.models import Payment, Refund
@@ -180,11 +181,13 @@ def test_expire_now_is_for_pending_reservations_only(make_player: Callable[..., 
     pending = pending_reservation(make_player(), house)
     completed = buy(make_player(), house, 1)
 
+    expired_before = metrics.snapshot()[0].get("reservations_expired_total", 0)
     browser = browser_for(operator)
     browser.run_action(pending, "expire_now")
     browser.run_action(completed, "expire_now")
 
     house.refresh_from_db()
+    assert metrics.snapshot()[0].get("reservations_expired_total", 0) == expired_before + 1
     assert Reservation.objects.get(pk=pending.pk).status == Reservation.Status.EXPIRED
     assert Reservation.objects.get(pk=completed.pk).status == Reservation.Status.COMPLETED
     assert (house.tickets_reserved, house.tickets_sold) == (0, 1)  # the hold went back
