@@ -4,6 +4,8 @@ Every write calls a service (``conduct_draw``, ``disqualify_winner``,
 ``cancel_lottery_by_staff``), exactly as the API does.
 """
 
+from typing import NamedTuple
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -62,6 +64,28 @@ class DisqualifyForm(forms.Form):
 
 class CancelLotteryForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea, max_length=2000)
+
+
+class StaffAction(NamedTuple):
+    statuses: tuple[str, ...]
+    page: str
+    label: str
+    permission: str
+
+
+STAFF_ACTIONS = (
+    StaffAction(Draw.AWAITING_RESULT, "conduct", "Conduct this draw", "draws.conduct_draw"),
+    StaffAction(
+        (Draw.Status.COMPLETED,), "disqualify", "Disqualify the winner", "draws.disqualify_winner"
+    ),
+    StaffAction(
+        (Draw.Status.SCHEDULED,), "cancel_lottery", "Cancel the lottery", "lottery.cancel_house"
+    ),
+)
+
+
+def staff_action_for(draw: Draw) -> StaffAction | None:
+    return next((action for action in STAFF_ACTIONS if draw.status in action.statuses), None)
 
 
 @admin.register(Draw)
@@ -139,16 +163,21 @@ class DrawAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description="Staff actions")
     def staff_actions(self, draw: Draw) -> str:
-        if draw.status in Draw.AWAITING_RESULT:
-            url = reverse("admin:draws_draw_conduct", args=[draw.pk])
-            return format_html('<a class="button" href="{}">Conduct this draw</a>', url)
-        if draw.status == Draw.Status.COMPLETED:
-            url = reverse("admin:draws_draw_disqualify", args=[draw.pk])
-            return format_html('<a class="button" href="{}">Disqualify the winner</a>', url)
-        if draw.status == Draw.Status.SCHEDULED:
-            url = reverse("admin:draws_draw_cancel_lottery", args=[draw.pk])
-            return format_html('<a class="button" href="{}">Cancel the lottery</a>', url)
-        return "-"
+        action = staff_action_for(draw)
+        if action is None:
+            return "-"
+        url = reverse(f"admin:draws_draw_{action.page}", args=[draw.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, action.label)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Draw | None = None) -> list:
+        # The button is shown only to those its page would let in.
+        action = staff_action_for(obj) if obj is not None else None
+        if action is None or request.user.has_perm(action.permission):
+            return super().get_fieldsets(request, obj)
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "staff_actions"]})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
 
     def get_urls(self) -> list:
         views = (

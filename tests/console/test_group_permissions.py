@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -380,3 +381,22 @@ def test_only_lottery_operators_add_promotions_and_edit_houses(
     assert client.post(change_url, {"title": "New title"}).status_code == 403
     assert House.objects.get(pk=house.pk).title == "Old title"
     assert not AuditEntry.objects.exists()
+
+
+def test_draw_page_offers_its_button_only_to_those_allowed_to_press_it(
+    make_player: Callable[..., User],
+) -> None:
+    operator = staff_member(make_player, "operator")
+    viewer = staff_member(make_player, "outsider")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_draw"))
+    url, _, _ = conduct_page(make_player, operator)
+    change_page = reverse("admin:draws_draw_change", args=[url.split("/")[-3]])
+
+    pages = {}
+    for user in (operator, viewer):
+        client = Client()
+        client.force_login(user)
+        pages[user] = client.get(change_page)
+    assert pages[operator].status_code == pages[viewer].status_code == 200
+    assert url in pages[operator].content.decode()
+    assert url not in pages[viewer].content.decode()
