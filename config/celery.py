@@ -115,10 +115,10 @@ def _configure_reliability(sender: Celery, **kwargs: object) -> None:
         task_reject_on_worker_lost=True,
         # One message reserved per pool process: with late acks a prefetched message
         # would wait behind a long task (a relay, a draw) while another process idles.
-        # Checkout throughput comes from batching (one task charges and issues the
-        # queued checkouts of its house) and from the pool size instead: the processes
-        # mostly wait on PostgreSQL commits and the gateway, so WORKER_CONCURRENCY=4 on
-        # two cores drains checkouts faster than 2 (docs/benchmarks.md, issue 12).
+        # Checkout throughput comes from batching instead (one task charges and issues
+        # the queued checkouts of its house): with it, WORKER_CONCURRENCY=2 on two cores
+        # picks a checkout up in ~40 ms and 4 processes gain nothing (docs/benchmarks.md,
+        # issue 12).
         worker_prefetch_multiplier=1,
         task_serializer="json",
         result_serializer="json",

@@ -187,8 +187,14 @@ def process_checkout(*, reservation_id: uuid.UUID) -> str:
     if status != Reservation.Status.PROCESSING:
         return status  # a duplicate message, a retry after the outcome, or batched by another
     started = time.perf_counter()
+    # Only checkouts nobody claimed yet: another batch in flight must not use up the bound.
     queued = (
-        Reservation.objects.filter(house_id=house_id, status=Reservation.Status.PROCESSING)
+        Reservation.objects.filter(
+            house_id=house_id,
+            status=Reservation.Status.PROCESSING,
+            payments__status=Payment.Status.PENDING,
+            payments__charge_attempted_at__isnull=True,
+        )
         .exclude(pk=reservation_id)
         .order_by("processed_at")
         .values("pk")[: BATCH_SIZE - 1]

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from core.models import OutboxEvent
 from lottery.models import House, PlayerProfile
@@ -169,3 +170,17 @@ def test_racing_batches_give_unique_contiguous_numbers_and_one_charge_each(
     assert charges_by_key() == {str(r.pk): 1 for r in reservations}
     assert Ticket.objects.count() == sum(r.quantity for r in reservations)
     assert integrity_mismatches() == []
+
+
+def test_a_second_batch_takes_the_checkouts_the_first_has_not_claimed(make_player, house) -> None:
+    reservations = queue_checkouts(make_player, house, ["tok_ok"] * (BATCH_SIZE + 5))
+    # A batch in flight elsewhere has claimed the oldest ones but not finished them.
+    in_flight = reservations[:BATCH_SIZE]
+    Payment.objects.filter(reservation__in=in_flight).update(charge_attempted_at=timezone.now())
+    assert process_checkout(reservation_id=reservations[-1].pk) == "completed"
+    statuses = {r.pk: Reservation.objects.get(pk=r.pk).status for r in reservations}
+    assert {statuses[r.pk] for r in reservations[BATCH_SIZE:]} == {"completed"}
+    assert {statuses[r.pk] for r in in_flight} == {"processing"}
+    assert not SandboxLedgerEntry.objects.filter(
+        idempotency_key__in=[str(r.pk) for r in in_flight]
+    ).exists()
