@@ -12,6 +12,15 @@ POST to the moment the worker committed ``completed`` (the reservation's
     REDIS_URL=redis://127.0.0.1:6379/11 \\
     .venv/bin/python bench/checkout_bench.py --clients 4 16 --seconds 20
 
+Per C it also prints the medians of the pipeline from the rows' own
+timestamps (checkout commit -> task pick-up -> charge recorded -> completed)
+and, after the rounds, the same server's ``GET /api/v1/me/`` rate with the
+same clients (``--reference-seconds``), the in-run yardstick on a shared
+machine. ``--long-poll N`` makes the clients wait with ``Prefer: wait=N``
+(use ``--web-threads`` > 1 with it); ``--profile N`` starts no stack and
+prints statements and ms per step of N purchases made one at a time in this
+process, then of a queue of checkouts drained by the worker's tasks.
+
 Not a test: it prints numbers. The database named in DATABASE_URL is dropped
 and re-created.
 """
