@@ -383,6 +383,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     recreate_database(database_url)
+    if args.long_poll:  # the server honours waits only when told to (docs/api.md)
+        env["RESERVATION_WAIT_MAX_SECONDS"] = str(args.long_poll)
     child_env = {**os.environ, **env}
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=child_env, check=True)

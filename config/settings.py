@@ -143,6 +143,8 @@ WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 6
 
 # --- Domain limits --------------------------------------------------------
 RESERVATION_TTL = timedelta(seconds=env_int("RESERVATION_TTL_SECONDS", 600, minimum=1))
+# Prefer: wait=N holds a web thread; off (0) unless the web tier runs threads (docs/api.md).
+RESERVATION_WAIT_MAX_SECONDS = env_int("RESERVATION_WAIT_MAX_SECONDS", 0, minimum=0)
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1))

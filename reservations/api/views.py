@@ -1,6 +1,7 @@
 import time
 import uuid
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -90,19 +91,25 @@ PREFER_HEADER = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=False,
     type=str,
-    description="`wait=N` (RFC 7240, N seconds, at most "
-    f"{waiting.MAX_WAIT_SECONDS}): while the reservation is `processing`, answer as soon "
-    "as its checkout settles, or after N seconds with it still `processing`. Other "
-    "preferences are ignored.",
+    description="`wait=N` (RFC 7240, N seconds, at most the server's "
+    f"`RESERVATION_WAIT_MAX_SECONDS`, never more than {waiting.MAX_WAIT_SECONDS}; 0, the "
+    "default, ignores it): while the reservation is `processing`, answer as soon as its "
+    "checkout settles, or after N seconds with it still `processing`. Other preferences "
+    "are ignored.",
 )
 
 
 def requested_wait(request: Request) -> int:
-    """Seconds asked for by ``Prefer: wait=N`` (0 when absent or malformed), capped."""
+    """Seconds asked for by ``Prefer: wait=N`` (0 when absent or malformed), capped.
+
+    A held request holds a web thread: the server honours waits only up to
+    ``RESERVATION_WAIT_MAX_SECONDS``, 0 (never) unless its web tier runs threads.
+    """
+    allowed = min(settings.RESERVATION_WAIT_MAX_SECONDS, waiting.MAX_WAIT_SECONDS)
     for preference in request.headers.get("Prefer", "").split(","):
         name, _, value = preference.split(";")[0].partition("=")
         if name.strip().lower() == "wait" and value.strip().isdigit():
-            return min(int(value.strip()), waiting.MAX_WAIT_SECONDS)
+            return min(int(value.strip()), allowed)
     return 0
 
 

@@ -17,6 +17,11 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def waits_allowed(settings) -> None:
+    settings.RESERVATION_WAIT_MAX_SECONDS = MAX_WAIT_SECONDS
+
+
 def detail(reservation_id: object) -> str:
     return f"/api/v1/reservations/{reservation_id}/"
 
@@ -98,3 +103,24 @@ def test_without_redis_the_waiting_request_polls_the_database(player, house, set
     response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
     worker.join()
     assert response.json()["status"] == "completed"
+
+
+def test_by_default_the_server_ignores_the_preference(player, house, settings) -> None:
+    # A held request holds a web thread; sync workers must not be tied up by clients.
+    settings.RESERVATION_WAIT_MAX_SECONDS = 0
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    started = time.monotonic()
+    answer = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=5")
+    assert time.monotonic() - started < 5
+    assert answer.json()["status"] == "processing"
+    assert "Preference-Applied" not in answer
+
+
+def test_a_longer_wait_than_the_server_allows_is_cut_to_its_limit(player, house, settings) -> None:
+    settings.RESERVATION_WAIT_MAX_SECONDS = 1
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
+    assert response.json()["status"] == "processing"
+    assert response["Preference-Applied"] == "wait=1"
