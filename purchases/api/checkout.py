@@ -9,10 +9,9 @@ authentication enforces CSRF. Both answer the same contract, documented below.
 """
 
 import json
-import logging
 import uuid
 
-from django.db import InterfaceError, OperationalError
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf
@@ -22,14 +21,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import exceptions as domain
+from core.api.lean import answer_write
 from core.api.schema import IDEMPOTENCY_KEY_HEADER, problems
-from core.errors import as_domain_error, problem_response
-from core.idempotency import REPLAYED_HEADER, idempotent, read_idempotency_key, request_fingerprint
+from core.idempotency import Outcome, idempotent, request_fingerprint
 from purchases.services.checkout import start_checkout, start_checkout_once
-from reservations.api.reserve import authenticate
 from reservations.models import Reservation
-
-logger = logging.getLogger(__name__)
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
@@ -97,31 +93,18 @@ class ReservationCheckoutView(APIView):
 
 
 def checkout_view(request: HttpRequest, reservation_id: uuid.UUID) -> HttpResponse:
-    try:
-        user = authenticate(request)
-        key = read_idempotency_key(request, required=True)
+    def write(user: AbstractBaseUser, key: str) -> Outcome:
         payload = CheckoutRequestSerializer(data=parse(request))
         payload.is_valid(raise_exception=True)
-        outcome = start_checkout_once(
+        return start_checkout_once(
             player=user,
             reservation_id=reservation_id,
             payment_token=payload.validated_data["payment_token"],
             idempotency_key=key,
             fingerprint=request_fingerprint(request.method, request.path, request.body),
         )
-    except (OperationalError, InterfaceError):
-        logger.exception("checkout: database unavailable")
-        return problem_response(domain.ServiceUnavailable("Checkout is unavailable."))
-    except (domain.DomainError, drf.APIException) as exc:
-        error = as_domain_error(exc)
-        response = problem_response(error)
-        if error.status_code == 401:
-            response["WWW-Authenticate"] = 'Token realm="api"'
-        return response
-    response = HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type)
-    if outcome.replayed:
-        response[REPLAYED_HEADER] = "true"
-    return response
+
+    return answer_write(request, write=write, unavailable="Checkout is unavailable.")
 
 
 def parse(request: HttpRequest) -> object:

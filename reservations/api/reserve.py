@@ -3,36 +3,30 @@
 Why not a DRF view: content negotiation, request wrapping, serializers and the
 renderer cost more Python per request than the reservation itself (one SQL
 statement, see ``reservations.services.reserve``). This view keeps the same
-contract: token authentication through ``CachedTokenAuthentication`` (no
-database query on a cache hit), ``Idempotency-Key`` required, problem JSON via
-``core.errors.problem_response``, and the OpenAPI schema from
+contract through ``core.api.lean.answer_write`` (token authentication through
+``CachedTokenAuthentication``, no database query on a cache hit;
+``Idempotency-Key`` required; problem JSON), and the OpenAPI schema from
 ``ReservationCollectionView.post``.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 
 from core import exceptions as domain
-from core.authentication import CachedTokenAuthentication
-from core.errors import as_domain_error, problem_response
-from core.idempotency import REPLAYED_HEADER, read_idempotency_key, request_fingerprint
+from core.api.lean import answer_write
+from core.idempotency import Outcome, request_fingerprint
 from reservations import services
 
 MAX_ID = 2**63 - 1
 MAX_QUANTITY = 1_000_000
 PROMO_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-logger = logging.getLogger(__name__)
-_authenticator = CachedTokenAuthentication()
 
 
 @dataclass(frozen=True)
@@ -43,11 +37,9 @@ class ReserveRequest:
 
 
 def reserve_view(request: HttpRequest) -> HttpResponse:
-    try:
-        user = authenticate(request)
-        key = read_idempotency_key(request, required=True)
+    def write(user: AbstractBaseUser, key: str) -> Outcome:
         payload = parse(request)
-        outcome = services.reserve_tickets(
+        return services.reserve_tickets(
             player=user,
             house_id=payload.house_id,
             quantity=payload.quantity,
@@ -55,27 +47,8 @@ def reserve_view(request: HttpRequest) -> HttpResponse:
             idempotency_key=key,
             fingerprint=request_fingerprint(request.method, request.path, request.body),
         )
-    except (OperationalError, InterfaceError):
-        # The database decides every reservation: without it, refuse safely and say so.
-        logger.exception("reserve: database unavailable")
-        return problem_response(domain.ServiceUnavailable("Reservations are unavailable."))
-    except (domain.DomainError, drf.APIException) as exc:
-        error = as_domain_error(exc)
-        response = problem_response(error)
-        if error.status_code == 401:
-            response["WWW-Authenticate"] = 'Token realm="api"'
-        return response
-    response = HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type)
-    if outcome.replayed:
-        response[REPLAYED_HEADER] = "true"
-    return response
 
-
-def authenticate(request: HttpRequest) -> AbstractBaseUser:
-    result = _authenticator.authenticate(request)  # raises AuthenticationFailed on a bad token
-    if result is None:
-        raise domain.NotAuthenticated()
-    return result[0]
+    return answer_write(request, write=write, unavailable="Reservations are unavailable.")
 
 
 def parse(request: HttpRequest) -> ReserveRequest:
