@@ -10,8 +10,8 @@ only with zero failures and zero errors; prints the case count. The bounded run 
 ``make test`` is ``tests/core/test_schema_conformance.py``; the figures of the long run are
 in ``docs/reliability.md``.
 
-Run the server with ``DEBUG=0``: with ``DEBUG=1`` Django answers an unrouted URL with its
-HTML debug page, not problem JSON.
+The embedded mode of ``make run`` (SQLite, ``DEBUG=1``, in-process tasks) passes the same
+run: an unrouted ``/api/`` URL answers problem JSON there too (docs/reliability.md).
 """
 
 import argparse
