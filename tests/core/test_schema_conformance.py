@@ -2,16 +2,23 @@
 
 Every schemathesis check, coverage + fuzzing + stateful phases, derandomized, against a
 live server (DEBUG off, as pytest-django runs it) with the demo data, authenticated as
-the verified player alice. The long run is ``tests/load/schema_fuzz.py``
+the verified player alice; and the same run against ``make run``'s embedded mode. The
+long run is ``tests/load/schema_fuzz.py``
 (``docs/reliability.md``).
 """
+
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from tests.load.schema_fuzz import run_schemathesis
+from tests.load.schema_fuzz import ROOT, fetch_token, run_schemathesis
 
 
 @pytest.mark.django_db(transaction=True)
@@ -95,3 +102,47 @@ def test_every_error_response_is_documented_as_problem_json() -> None:
                     )
     houses = schema["paths"]["/api/v1/houses/"]["get"]["responses"]["200"]
     assert houses["content"]["application/json"]["schema"]["$ref"].endswith("PaginatedHouseList")
+
+
+def test_the_embedded_mode_passes_the_same_run(tmp_path) -> None:
+    """``make run``'s defaults (SQLite, DEBUG on, in-process tasks, no Redis) answer alike."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
+    # The fuzzer registers and logs in far more often than a person: as in the long run.
+    env |= {f"RATE_LIMIT_{name}": "100000/m" for name in ("TOKEN_PER_IP", "TOKEN_PER_USERNAME")}
+    env["RATE_LIMIT_REGISTER_PER_IP"] = "100000/h"
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--noinput", "-v", "0"], ["seed_demo"]):
+        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        token = _token_when_up(base_url)
+        result = run_schemathesis(base_url, token, cases=5, deterministic=True, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert result.cases > 200, result.output
+    assert (result.returncode, result.failures, result.errors) == (0, 0, 0), result.output
+
+
+def _token_when_up(base_url: str) -> str:
+    for _ in range(150):
+        try:
+            return fetch_token(base_url, "alice", "player-demo-password")
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the embedded server did not start")
