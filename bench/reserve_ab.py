@@ -1,4 +1,3 @@
-# ruff: noqa: S603  (a local benchmark: fixed tools, loopback URLs only)
 """Interleaved A/B of the reserve hot path: two code trees served side by side. A command.
 
     BENCH_DATABASE=raffle_bench_x BENCH_PORT=8250 .venv/bin/python bench/reserve_ab.py \\
@@ -26,8 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,34 +35,7 @@ spec.loader.exec_module(bench)  # sets the bench environment (database, Redis db
 
 
 def start(tree: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
-    env = {**os.environ, **extra_env}
-    server = subprocess.Popen(
-        [
-            str(tree / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--keep-alive",
-            "30",
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tree,
-        env=env,
-        start_new_session=True,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live/", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"gunicorn of {tree} did not start")
+    return bench.start_server(tree, port, {**os.environ, **extra_env})
 
 
 def main() -> None:

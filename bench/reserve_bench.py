@@ -212,13 +212,16 @@ def oversell(house_id: int) -> int:
     return max(0, sold + held - total)
 
 
-def start_server() -> subprocess.Popen:
+def start_server(
+    tree: Path = ROOT, port: int = PORT, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """gunicorn of ``tree`` (its own ``.venv``) on ``port``; ``reserve_ab.py`` starts two."""
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"),
+            str(tree / ".venv/bin/gunicorn"),
             "config.wsgi:application",
             "--bind",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "--workers",
             "2",
             "--worker-class",
@@ -232,18 +235,18 @@ def start_server() -> subprocess.Popen:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
-        env=os.environ,
+        cwd=tree,
+        env=os.environ if env is None else env,
         start_new_session=True,
     )
-    for _ in range(100):
+    for _ in range(200):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/live/", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live/", timeout=1)
             return server
         except OSError:
             time.sleep(0.1)
     server.kill()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError(f"gunicorn of {tree} did not start")
 
 
 def stop_server(server: subprocess.Popen) -> None:

@@ -5,12 +5,13 @@ debug page; schemathesis found it for 9 of 861 cases (``/api/v1/houses/abc/``).
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.embedded import embedded_env
 
 pytestmark = pytest.mark.django_db
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -52,12 +53,7 @@ print(json.dumps([answer.status_code, answer["Content-Type"], answer.json()["cod
 
 def test_embedded_mode_answers_an_unrouted_api_url_like_the_real_stack(tmp_path) -> None:
     """``make run``: DEBUG on by default, SQLite, no Redis."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
-    }
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
+    env = embedded_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", EMBEDDED_404],
         cwd=PROJECT_ROOT,

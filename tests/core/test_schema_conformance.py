@@ -7,7 +7,6 @@ long run is ``tests/load/schema_fuzz.py``
 (``docs/reliability.md``).
 """
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
+from tests.embedded import embedded_env
 from tests.load.schema_fuzz import ROOT, fetch_token, run_schemathesis
 
 
@@ -106,12 +106,7 @@ def test_every_error_response_is_documented_as_problem_json() -> None:
 
 def test_the_embedded_mode_passes_the_same_run(tmp_path) -> None:
     """``make run``'s defaults (SQLite, DEBUG on, in-process tasks, no Redis) answer alike."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
-    }
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
+    env = embedded_env(tmp_path)
     # The fuzzer registers and logs in far more often than a person: as in the long run.
     env |= {f"RATE_LIMIT_{name}": "100000/m" for name in ("TOKEN_PER_IP", "TOKEN_PER_USERNAME")}
     env["RATE_LIMIT_REGISTER_PER_IP"] = "100000/h"
