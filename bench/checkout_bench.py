@@ -28,11 +28,13 @@ and re-created.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -42,7 +44,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlparse
 
-import httpx
+from http_client import ClientProcess, Connection
 
 ROOT = Path(__file__).resolve().parents[1]
 # Clients poll like a browser would; latency comes from the database, not the polls.
@@ -94,72 +96,190 @@ def seed(clients: int) -> tuple[int, list[str]]:
     return house.pk, tokens
 
 
-class Client(threading.Thread):
-    def __init__(
-        self, base: str, token: str, house_id: int, stop_at: float, long_poll: int = 0
-    ) -> None:
-        super().__init__(daemon=True)
-        # With long polling one GET waits for the outcome instead of one every 100 ms.
-        self.poll_headers = {"Prefer": f"wait={long_poll}"} if long_poll else {}
-        self.http = httpx.Client(
-            base_url=base, headers={"Authorization": f"Token {token}"}, timeout=30
-        )
-        self.house_id, self.stop_at = house_id, stop_at
-        self.started: dict[str, float] = {}  # reservation id -> wall clock at checkout POST
-        self.errors = 0
+async def checkout_clients(
+    base: str, tokens: list[str], house_id: int, seconds: float, long_poll: int = 0
+) -> tuple[dict[str, float], int]:
+    """C closed-loop clients in one event loop (the client process): reserve -> checkout -> wait.
 
-    def run(self) -> None:
-        while time.monotonic() < self.stop_at:
-            reserved = self.http.post(
-                "/api/v1/reservations/",
-                json={"house_id": self.house_id, "quantity": 1},
-                headers={"Idempotency-Key": uuid.uuid4().hex},
-            )
-            if reserved.status_code != 201:
-                self.errors += 1
-                continue
-            reservation_id = reserved.json()["id"]
-            self.started[reservation_id] = time.time()
-            accepted = self.http.post(
-                f"/api/v1/reservations/{reservation_id}/checkout/",
-                json={"payment_token": "tok_ok"},
-                headers={"Idempotency-Key": uuid.uuid4().hex},
-            )
-            if accepted.status_code != 202:
-                self.errors += 1
-                continue
-            while True:
-                status = self.http.get(
-                    f"/api/v1/reservations/{reservation_id}/", headers=self.poll_headers
-                ).json()["status"]
-                if status != "processing":
-                    break
-                if not self.poll_headers:
-                    time.sleep(POLL_SECONDS)
-            if status != "completed":
-                self.errors += 1
-
-
-def reference_rate(base: str, tokens: list[str], clients: int, seconds: float) -> float:
-    """The same server's ``GET /api/v1/me/`` rate with the same clients: the in-run yardstick."""
+    Returns reservation id -> wall clock at its checkout POST, and the error count.
+    """
     stop_at = time.monotonic() + seconds
-    counts = [0] * clients
+    # With long polling one GET waits for the outcome instead of one every 100 ms.
+    poll_headers = {"Prefer": f"wait={long_poll}"} if long_poll else None
+    started: dict[str, float] = {}
+    errors = 0
 
-    def hammer(index: int) -> None:
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Token {tokens[index]}"}, timeout=30
-        ) as http:
-            while time.monotonic() < stop_at:
-                http.get("/api/v1/me/").raise_for_status()
-                counts[index] += 1
+    async def purchase(http: Connection) -> bool:
+        reserved = await http.post(
+            "/api/v1/reservations/",
+            json={"house_id": house_id, "quantity": 1},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        if reserved.status != 201:
+            return False
+        reservation_id = reserved.json()["id"]
+        started[reservation_id] = time.time()
+        accepted = await http.post(
+            f"/api/v1/reservations/{reservation_id}/checkout/",
+            json={"payment_token": "tok_ok"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        if accepted.status != 202:
+            return False
+        while True:
+            polled = await http.get(f"/api/v1/reservations/{reservation_id}/", headers=poll_headers)
+            status = polled.json()["status"]
+            if status != "processing":
+                return status == "completed"
+            if not poll_headers:
+                await asyncio.sleep(POLL_SECONDS)
 
-    threads = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(clients)]
+    async def client(token: str) -> None:
+        nonlocal errors
+        http = Connection(base, {"Authorization": f"Token {token}"}, timeout=30)
+        while time.monotonic() < stop_at:
+            try:
+                completed = await purchase(http)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, KeyError):
+                completed = False
+            errors += not completed
+        http.close()
+
+    await asyncio.gather(*(client(token) for token in tokens))
+    return started, errors
+
+
+async def me_clients(base: str, tokens: list[str], seconds: float) -> tuple[int, float]:
+    """C clients repeating ``GET /api/v1/me/``: the requests made and the seconds taken."""
+    stop_at = time.monotonic() + seconds
+    requests = 0
+
+    async def client(token: str) -> None:
+        nonlocal requests
+        http = Connection(base, {"Authorization": f"Token {token}"}, timeout=30)
+        while time.monotonic() < stop_at:
+            (await http.get("/api/v1/me/")).raise_for_status()
+            requests += 1
+        http.close()
+
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.monotonic() - started)
+    await asyncio.gather(*(client(token) for token in tokens))
+    return requests, time.monotonic() - started
+
+
+def reference_rate(
+    clients_process: ClientProcess, base: str, tokens: list[str], seconds: float
+) -> tuple[float, int]:
+    """The same server's ``GET /api/v1/me/`` rate with the same clients: the in-run yardstick."""
+    requests, elapsed = clients_process.run(me_clients, base, tokens, seconds)
+    return requests / elapsed, requests
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_table() -> dict[int, tuple[bytes, int, int]]:
+    """Every process: pid -> (name, parent pid, CPU ticks of itself and its reaped children)."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:  # gone since the listing
+            continue
+        name, _, rest = data[data.index(b"(") + 1 :].rpartition(b")")
+        fields = rest.split()
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5); rest starts at field 3.
+        ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        table[int(entry.name)] = (name, int(fields[1]), ticks)
+    return table
+
+
+def machine_busy_ticks() -> int:
+    """CPU ticks all cores spent not idle (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, stat.readline().split()[1:9]
+        )
+    return user + nice + system + irq + softirq + steal
+
+
+class CpuMeter:
+    """CPU per component between ``start()`` and ``stop()``, from ``/proc``.
+
+    A component is a process tree (gunicorn master and workers, Celery main and
+    pool, the client process) or every process of one name (``postgres``: all
+    of the machine's clusters and databases; ``redis-server``). Counting each
+    process with its reaped children keeps a worker that exited mid-round.
+    ``database`` also singles out the postgres backends connected to it.
+    """
+
+    NAMES = {"postgres": b"postgres", "redis": b"redis-server"}
+
+    def __init__(self, roots: dict[str, int], database: str = "") -> None:
+        self.roots, self.database = roots, database.encode()
+
+    def sample(self) -> dict[str, int]:
+        table = self.table = process_table()
+        children: dict[int, list[int]] = {}
+        for pid, (_, parent, _) in table.items():
+            children.setdefault(parent, []).append(pid)
+        ticks = {}
+        for component, root in self.roots.items():
+            tree, total = [root], 0
+            while tree:
+                pid = tree.pop()
+                total += table[pid][2] if pid in table else 0
+                tree.extend(children.get(pid, ()))
+            ticks[component] = total
+        for component, name in self.NAMES.items():
+            ticks[component] = sum(t for n, _, t in table.values() if n == name)
+        ticks["machine"] = machine_busy_ticks()
+        return ticks
+
+    def our_backends(self) -> dict[int, int]:
+        backends = {}
+        for pid, (name, _, ticks) in self.table.items():
+            if name == b"postgres" and self.database:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        if b" " + self.database + b" " in cmdline.read():
+                            backends[pid] = ticks
+                except OSError:
+                    pass
+        return backends
+
+    def start(self) -> None:
+        self.load = os.getloadavg()[0]
+        self.wall = time.monotonic()
+        self.before, self.backends_before = self.sample(), self.our_backends()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per component since ``start()``, and ``other``: the machine's rest."""
+        after, backends = self.sample(), self.our_backends()
+        used = {c: (after[c] - self.before[c]) / CLOCK_TICKS for c in after}
+        used["our_db"] = sum(t - self.backends_before.get(p, 0) for p, t in backends.items())
+        used["our_db"] /= CLOCK_TICKS
+        used["other"] = used["machine"] - sum(used[c] for c in (*self.roots, *self.NAMES))
+        used["wall"], used["load"] = time.monotonic() - self.wall, self.load
+        return used
+
+
+def show_cpu(used: dict[str, float], count: int, unit: str, roots: tuple[str, ...]) -> None:
+    """One line: CPU ms per ``unit`` for each component, the machine's total and its load."""
+    per = 1000 / max(count, 1)
+    parts = [f"{c} {used[c] * per:.1f}" for c in roots if c != "clients"]
+    parts.append(f"postgres {used['postgres'] * per:.1f} (our db {used['our_db'] * per:.1f})")
+    parts += [f"redis {used['redis'] * per:.1f}", f"clients {used['clients'] * per:.1f}"]
+    parts.append(f"other {used['other'] * per:.1f}")
+    busy = used["machine"] / (used["wall"] * (os.cpu_count() or 1)) * 100
+    print(
+        f"{'':>7} cpu ms/{unit}: {', '.join(parts)}; machine {used['machine'] * per:.1f} "
+        f"({busy:.0f}% of {os.cpu_count()} cores); load {used['load']:.2f} at start",
+        flush=True,
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -293,17 +413,23 @@ def pipeline_breakdown(started: dict[str, float]) -> dict[str, float]:
 
 
 def run_round(
-    base: str, tokens: list[str], house_id: int, clients: int, seconds: float, long_poll: int = 0
+    clients_process: ClientProcess,
+    meter: CpuMeter | None,
+    base: str,
+    tokens: list[str],
+    house_id: int,
+    clients: int,
+    seconds: float,
+    long_poll: int = 0,
 ) -> dict:
     from reservations.models import Reservation
 
-    stop_at = time.monotonic() + seconds
-    workers = [Client(base, tokens[i], house_id, stop_at, long_poll) for i in range(clients)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    started = {rid: t for w in workers for rid, t in w.started.items()}
+    if meter:
+        meter.start()
+    started, errors = clients_process.run(
+        checkout_clients, base, tokens[:clients], house_id, seconds, long_poll
+    )
+    cpu = meter.stop() if meter else {}
     done = dict(
         Reservation.objects.filter(pk__in=list(started), status="completed").values_list(
             "pk", "updated_at"
@@ -322,7 +448,8 @@ def run_round(
         "per_second": len(done) / (last - first),
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
-        "errors": sum(w.errors for w in workers),
+        "errors": errors,
+        "cpu": cpu,
         **pipeline_breakdown(started),
     }
 
@@ -434,18 +561,16 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{args.port}"
+    clients_process = ClientProcess()
+    meter = CpuMeter(
+        {"web": web.pid, "worker": worker.pid, "clients": clients_process.pid},
+        database=urlparse(database_url).path.lstrip("/"),
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health/live/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.2)
-        run_round(base, tokens, house_id, 2, 3)  # warm-up: connections, imports
+        wait_until_live(f"{base}/health/live/")
+        # warm-up: connections, imports
+        run_round(clients_process, None, base, tokens, house_id, 2, 3)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
             f"{'clients':>7} {'completed':>9} {'checkouts/s':>11} "
             f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'pickup50':>9} {'pickup99':>9} "
@@ -453,25 +578,55 @@ def main() -> None:
         )
         for clients in args.clients:
             rounds = [
-                run_round(base, tokens, house_id, clients, args.seconds, args.long_poll)
+                run_round(
+                    clients_process,
+                    meter,
+                    base,
+                    tokens,
+                    house_id,
+                    clients,
+                    args.seconds,
+                    args.long_poll,
+                )
                 for _ in range(args.repeat)
             ]
             for r in rounds:
                 show(r)
+                show_cpu(r["cpu"], r["completed"], "purchase", tuple(meter.roots))
             if args.reference_seconds:
-                me = reference_rate(base, tokens, clients, args.reference_seconds)
+                meter.start()
+                me, requests = reference_rate(
+                    clients_process, base, tokens[:clients], args.reference_seconds
+                )
+                used = meter.stop()
                 median = sorted(rounds, key=lambda r: r["per_second"])[args.repeat // 2]
                 print(
                     f"{clients:>7} GET /me/ {me:.0f} req/s; completed/s over /me/: "
                     f"{median['per_second'] / me:.3f}"
                 )
+                show_cpu(used, requests, "GET /me/", tuple(meter.roots))
             if args.repeat > 1:  # the round with the median throughput
                 show(sorted(rounds, key=lambda r: r["per_second"])[args.repeat // 2], "median")
     finally:
+        clients_process.close()
         for process in (web, worker):
             process.terminate()
         for process in (web, worker):
             process.wait(timeout=30)
+
+
+def wait_until_live(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310  (our own server)
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer")
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
