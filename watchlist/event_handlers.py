@@ -2,6 +2,8 @@
 
 Each handler only writes delivery rows (unique per event, recipient and kind)
 and queues their sends, so running it twice for one event sends nothing twice.
+The ``tickets.issued`` handlers are batch handlers (``core.outbox.register``):
+one call for every purchase of a relay batch.
 """
 
 from core import outbox
@@ -10,14 +12,15 @@ from watchlist import notifications
 from watchlist.models import NotificationDelivery
 
 
-@outbox.register("tickets.issued", name="watchlist.notify_purchase_completed")
-def purchase_completed(event: OutboxEvent) -> None:
-    notifications.notify_purchase_completed(event)
+# Every purchase raises tickets.issued, so these two take the relay's whole batch at once.
+@outbox.register("tickets.issued", name="watchlist.notify_purchase_completed", batch=True)
+def purchases_completed(events: list[OutboxEvent]) -> None:
+    notifications.notify_purchases_completed(events)
 
 
-@outbox.register("tickets.issued", name="watchlist.raise_sold_out_alert")
-def maybe_sold_out(event: OutboxEvent) -> None:
-    notifications.raise_sold_out_alert(house_id=event.payload["house_id"])
+@outbox.register("tickets.issued", name="watchlist.raise_sold_out_alert", batch=True)
+def maybe_sold_out(events: list[OutboxEvent]) -> None:
+    notifications.raise_sold_out_alerts(house_ids=[event.payload["house_id"] for event in events])
 
 
 @outbox.register("refund.succeeded", name="watchlist.notify_purchase_refunded")

@@ -3,13 +3,18 @@
 An event handler (``watchlist/event_handlers.py``) decides who hears about an
 event and writes one ``NotificationDelivery`` row per recipient, unique per
 (event, recipient, kind), *before* anything is sent: a relay that hands the same
-event over twice finds the rows and adds none. Each row is then sent by its own
-task (``notifications.send``, a ``ReliableTask``): it claims the row with a
-conditional update, sends through Django's email backend, and marks it ``sent``.
-A failing SMTP server is retried with backoff; after the last retry the row is
-``failed`` and the task is a dead letter that staff can replay. Rows whose task
-was never queued (broker down) or whose worker died mid-send are handed out
-again by ``send_stalled_notifications`` (beat, every 5 minutes).
+event over twice finds the rows and adds none. The rows one handler call wrote
+are sent by one task (``notifications.send_batch``), which sends each row as
+``send_notification`` does: claim it with a conditional update, send through
+Django's email backend, mark it ``sent``. A row whose send fails continues alone
+on its own task (``notifications.send``, a ``ReliableTask``), retried with
+backoff; after the last retry the row is ``failed`` and the task is a dead
+letter that staff can replay. Rows whose task was never queued (broker down) or
+whose worker died mid-send are handed out again by ``send_stalled_notifications``
+(beat, every 5 minutes).
+
+The ``tickets.issued`` handlers take the relay's whole batch: a checkout burst
+of twenty purchases costs the same few statements as one.
 
 Draws are known here only through their events' payloads (this app may not
 import ``draws``).
@@ -28,7 +33,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from core import metrics, outbox
+from core import failpoints, metrics, outbox
 from core.models import OutboxEvent
 from lottery.models import House
 from purchases.models import Ticket
@@ -47,6 +52,8 @@ HOUSE_SOLD_OUT_EVENT = "house.sold_out"
 CLOSING_SOON_WINDOW = timedelta(hours=24)
 ALERT_BATCH_SIZE = 500
 STALLED_BATCH_SIZE = 500
+# Rows per send task: a burst is one task, a broadcast to thousands several (shared by workers).
+SEND_BATCH_SIZE = 100
 
 SUBJECTS: dict[str, str] = {
     Kind.HOUSE_CLOSING_SOON: "Last day: {house_title} closes soon",
@@ -62,16 +69,37 @@ SUBJECTS: dict[str, str] = {
 # --- Who hears about what -------------------------------------------------------
 
 
-def house_context(house_id: int) -> dict[str, Any]:
-    house = House.objects.filter(pk=house_id).values("title", "city", "sales_end_at").first()
-    if house is None:
-        return {"house_id": house_id, "house_title": f"House {house_id}", "house_city": ""}
-    return {
-        "house_id": house_id,
-        "house_title": house["title"],
-        "house_city": house["city"],
-        "sales_end_at": house["sales_end_at"].isoformat() if house["sales_end_at"] else None,
+def house_contexts(house_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The house part of an email's context for each id, in one read (unknown ids too)."""
+    wanted = set(house_ids)
+    houses = {
+        house["pk"]: house
+        for house in House.objects.filter(pk__in=wanted).values(
+            "pk", "title", "city", "sales_end_at"
+        )
     }
+    contexts: dict[int, dict[str, Any]] = {}
+    for house_id in wanted:
+        house = houses.get(house_id)
+        if house is None:
+            contexts[house_id] = {
+                "house_id": house_id,
+                "house_title": f"House {house_id}",
+                "house_city": "",
+            }
+            continue
+        sales_end_at = house["sales_end_at"]
+        contexts[house_id] = {
+            "house_id": house_id,
+            "house_title": house["title"],
+            "house_city": house["city"],
+            "sales_end_at": sales_end_at.isoformat() if sales_end_at else None,
+        }
+    return contexts
+
+
+def house_context(house_id: int) -> dict[str, Any]:
+    return house_contexts([house_id])[house_id]
 
 
 def ticket_holder_ids(house_id: int, *, active_only: bool) -> list[int]:
@@ -81,19 +109,29 @@ def ticket_holder_ids(house_id: int, *, active_only: bool) -> list[int]:
     return list(tickets.order_by().values_list("owner_id", flat=True).distinct())
 
 
-def notify_purchase_completed(event: OutboxEvent) -> int:
-    """``tickets.issued``: the buyer gets their ticket numbers."""
-    payload = event.payload
-    reservation = Reservation.objects.filter(pk=payload["reservation_id"]).first()
-    context = {
-        **house_context(payload["house_id"]),
-        "ticket_numbers": payload["ticket_numbers"],
-        "reservation_id": str(payload["reservation_id"]),
-        "total_price": str(reservation.total_price) if reservation else "",
-        "currency": reservation.currency if reservation else "",
-    }
-    return record_deliveries(
-        event=event, kind=Kind.PURCHASE_COMPLETED, contexts={payload["user_id"]: context}
+def notify_purchases_completed(events: list[OutboxEvent]) -> int:
+    """``tickets.issued``: each buyer gets their ticket numbers.
+
+    One read of the prices, one of the houses and one of the recipients for
+    the whole batch, however many purchases it holds.
+    """
+    payloads = {event.pk: event.payload for event in events}
+    prices = selectors.reservation_prices([p["reservation_id"] for p in payloads.values()])
+    houses = house_contexts(p["house_id"] for p in payloads.values())
+    contexts_by_event: dict[int, dict[int, dict[str, Any]]] = {}
+    for event_id, payload in payloads.items():
+        price = prices.get(str(payload["reservation_id"]))
+        contexts_by_event[event_id] = {
+            payload["user_id"]: {
+                **houses[payload["house_id"]],
+                "ticket_numbers": payload["ticket_numbers"],
+                "reservation_id": str(payload["reservation_id"]),
+                "total_price": str(price["total_price"]) if price else "",
+                "currency": price["currency"] if price else "",
+            }
+        }
+    return record_deliveries_of_events(
+        kind=Kind.PURCHASE_COMPLETED, contexts_by_event=contexts_by_event
     )
 
 
@@ -186,15 +224,24 @@ def raise_house_alert(*, house_id: int, kind: str, event_type: str) -> bool:
     return created
 
 
-def raise_sold_out_alert(*, house_id: int) -> bool:
-    """After tickets are issued: a house with every ticket sold tells its watchers, once."""
-    sold_out = House.objects.filter(
-        pk=house_id, tickets_sold__gte=F("total_tickets"), deleted_at__isnull=True
-    ).exists()
-    if not sold_out:
-        return False
-    return raise_house_alert(
-        house_id=house_id, kind=HouseAlert.Kind.SOLD_OUT, event_type=HOUSE_SOLD_OUT_EVENT
+def raise_sold_out_alerts(*, house_ids: Iterable[int]) -> int:
+    """After tickets are issued: each house with every ticket sold tells its watchers, once.
+
+    One read for all the houses of a relay batch; returns how many alerts this call raised.
+    """
+    sold_out = list(
+        House.objects.filter(
+            pk__in=set(house_ids), tickets_sold__gte=F("total_tickets"), deleted_at__isnull=True
+        )
+        .exclude(alerts__kind=HouseAlert.Kind.SOLD_OUT)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return sum(
+        raise_house_alert(
+            house_id=house_id, kind=HouseAlert.Kind.SOLD_OUT, event_type=HOUSE_SOLD_OUT_EVENT
+        )
+        for house_id in sold_out
     )
 
 
@@ -225,49 +272,60 @@ def raise_closing_soon_alerts(*, batch_size: int = ALERT_BATCH_SIZE) -> int:
 
 
 def record_deliveries(*, event: OutboxEvent, kind: str, contexts: dict[int, dict[str, Any]]) -> int:
-    """One row per opted-in recipient with an email address; sends are queued on commit.
+    """One event's rows: ``contexts`` maps each recipient to their email's context."""
+    return record_deliveries_of_events(kind=kind, contexts_by_event={event.pk: contexts})
 
-    Returns how many rows this call added. Rows of this (event, kind) still
-    ``pending`` (a redelivered event whose tasks never got queued) are queued
-    again: the send claims each row, so an extra task never sends twice.
+
+def record_deliveries_of_events(
+    *, kind: str, contexts_by_event: dict[int, dict[int, dict[str, Any]]]
+) -> int:
+    """One row per (event, opted-in recipient with an email address); sends queued on commit.
+
+    Returns how many rows this call added. Rows of these events and this kind
+    still ``pending`` (a redelivered event whose tasks never got queued) are
+    queued again: the send claims each row, so an extra task never sends twice.
+    A constant number of statements for any number of events.
     """
-    recipients = (
-        User.objects.filter(pk__in=list(contexts), is_active=True)
+    user_ids = {user_id for contexts in contexts_by_event.values() for user_id in contexts}
+    emails = dict(
+        User.objects.filter(pk__in=user_ids, is_active=True)
         .exclude(email="")
         .exclude(player_profile__notifications_enabled=False)
         .values_list("pk", "email")
     )
-    with transaction.atomic():
-        rows = [
-            NotificationDelivery(
-                event_id=event.pk,
-                recipient_id=user_id,
-                kind=kind,
-                email=email,
-                context=contexts[user_id],
-            )
-            for user_id, email in recipients
-        ]
-        before = NotificationDelivery.objects.filter(event_id=event.pk, kind=kind).count()
-        NotificationDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-        pending = list(
-            NotificationDelivery.objects.filter(
-                event_id=event.pk, kind=kind, status=Status.PENDING
-            ).values_list("pk", flat=True)
+    rows = [
+        NotificationDelivery(
+            event_id=event_id,
+            recipient_id=user_id,
+            kind=kind,
+            email=emails[user_id],
+            context=context,
         )
-        added = NotificationDelivery.objects.filter(event_id=event.pk, kind=kind).count() - before
+        for event_id, contexts in contexts_by_event.items()
+        for user_id, context in contexts.items()
+        if user_id in emails
+    ]
+    of_events = NotificationDelivery.objects.filter(event_id__in=list(contexts_by_event), kind=kind)
+    with transaction.atomic():
+        before = of_events.count()
+        NotificationDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        statuses = list(of_events.order_by("pk").values_list("pk", "status"))
+        pending = [pk for pk, status in statuses if status == Status.PENDING]
         transaction.on_commit(lambda: enqueue_sends(pending), robust=True)
-    return added
+    return len(statuses) - before
 
 
 def enqueue_sends(delivery_ids: Iterable[int]) -> None:
-    from watchlist.tasks import send_notification  # tasks.py imports this module
+    """Queue the sends of these rows: one ``notifications.send_batch`` task per chunk."""
+    from watchlist.tasks import send_notification_batch  # tasks.py imports this module
 
-    for delivery_id in delivery_ids:
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), SEND_BATCH_SIZE):
+        chunk = ids[start : start + SEND_BATCH_SIZE]
         try:
-            send_notification.delay(delivery_id)
-        except Exception:  # broker down: send_stalled_notifications queues it later
-            logger.warning("could not queue notification %s; the sweep will", delivery_id)
+            send_notification_batch.delay(chunk)
+        except Exception:  # broker down: send_stalled_notifications queues them later
+            logger.warning("could not queue %s notification(s); the sweep will", len(chunk))
 
 
 # --- Sending ----------------------------------------------------------------------
@@ -297,6 +355,7 @@ def send_notification(*, delivery_id: int) -> str:
             .first()
         )
         return status or "missing"
+    failpoints.hit("notifications.claimed")  # crash tests: a worker dies mid-send
     delivery = NotificationDelivery.objects.get(pk=delivery_id)
     try:
         build_message(delivery).send(fail_silently=False)
@@ -314,6 +373,22 @@ def send_notification(*, delivery_id: int) -> str:
     )
     metrics.increment("notifications_sent_total", kind=delivery.kind)
     return Status.SENT
+
+
+def send_notifications(*, delivery_ids: list[int]) -> list[int]:
+    """Send each row as ``send_notification`` does; returns the ids whose send failed.
+
+    A failing row does not hold back the rest of the batch: its caller hands it
+    to its own retries.
+    """
+    failed: list[int] = []
+    for delivery_id in delivery_ids:
+        try:
+            send_notification(delivery_id=delivery_id)
+        except Exception:
+            logger.warning("notification %s failed; it is retried on its own", delivery_id)
+            failed.append(delivery_id)
+    return failed
 
 
 def give_up(*, delivery_id: int) -> None:

@@ -1,11 +1,15 @@
 """Watchlist reads."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from lottery import selectors as lottery_selectors
 from lottery.models import House
 from lottery.services import eligible_player
+from reservations.models import Reservation
 from watchlist.models import WatchlistItem
 
 
@@ -36,3 +40,13 @@ def houses_closing_between(start: object, end: object) -> QuerySet[House]:
     return lottery_selectors.visible_houses().filter(
         status=House.Status.ACTIVE, sales_end_at__gte=start, sales_end_at__lt=end
     )
+
+
+def reservation_prices(reservation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``{reservation id (str): {"total_price", "currency"}}`` in one read; unknown ids left out."""
+    return {
+        str(row.pop("pk")): row
+        for row in Reservation.objects.filter(pk__in=set(reservation_ids)).values(
+            "pk", "total_price", "currency"
+        )
+    }

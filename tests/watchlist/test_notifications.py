@@ -29,7 +29,7 @@ from tests.purchases.conftest import reserve
 from tests.watchlist.smtp_server import SmtpServer, closed_port
 from watchlist import notifications
 from watchlist.models import NotificationDelivery, WatchlistItem
-from watchlist.tasks import send_notification
+from watchlist.tasks import send_notification, send_notification_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -280,15 +280,17 @@ def test_the_sweep_sends_a_delivery_whose_task_was_lost(make_person, make_house)
 
 
 class _broker_down:
-    """``send_notification.delay`` fails as with the broker unreachable."""
+    """The send tasks cannot be queued, as with the broker unreachable."""
 
     def __enter__(self) -> None:
-        self._delay = send_notification.delay
+        self._delays = {task: task.delay for task in (send_notification, send_notification_batch)}
 
         def refuse(*args: object, **kwargs: object) -> None:
             raise ConnectionError("broker unreachable")
 
-        send_notification.delay = refuse
+        for task in self._delays:
+            task.delay = refuse
 
     def __exit__(self, *exc: object) -> None:
-        send_notification.delay = self._delay
+        for task, delay in self._delays.items():
+            task.delay = delay
