@@ -7,12 +7,25 @@ import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import (
+    Count,
+    Expression,
+    F,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from core import exceptions as domain
 from lottery.models import House, HouseParticipant
-from reservations import inventory
+from reservations import inventory, waiting
 from reservations.models import Reservation
 
 
@@ -21,17 +34,35 @@ def reservations_of(player: AbstractBaseUser) -> QuerySet[Reservation]:
     return Reservation.objects.filter(user_id=player.pk).order_by("-created_at", "-id")
 
 
-def reservations_with_tickets(queryset: QuerySet[Reservation]) -> QuerySet[Reservation]:
-    """What the API renders, in a constant number of queries whatever the page size.
+def _active_ticket_numbers() -> Expression:
+    """The reservation's valid ticket numbers, ascending; refunded tickets no longer count.
 
     Tickets are ``purchases`` rows (an app above this one): they are reached through
     the reverse relation their foreign key puts on ``Reservation``, never imported.
     """
-    tickets = Reservation._meta.get_field("tickets").related_model.objects
-    return queryset.select_related("promotion").prefetch_related(
-        Prefetch(
-            "tickets", queryset=tickets.only("id", "reservation_id", "ticket_number", "status")
-        )
+    tickets = Reservation._meta.get_field("tickets").related_model
+    numbers = (
+        tickets.objects.filter(reservation_id=OuterRef("pk"), status=tickets.Status.ACTIVE)
+        .order_by("ticket_number")
+        .values("ticket_number")
+    )
+    if connection.vendor == "postgresql":
+        return ArraySubquery(numbers)
+    # The embedded mode's SQLite has no arrays: the same rows, in order, as a JSON list.
+    return Subquery(
+        numbers,
+        template="(SELECT json_group_array(ticket_number) FROM (%(subquery)s))",
+        output_field=JSONField(),
+    )
+
+
+def reservations_with_tickets(queryset: QuerySet[Reservation]) -> QuerySet[Reservation]:
+    """What the API renders, in one statement whatever the page size.
+
+    Each reservation carries ``promo_code`` (or None) and ``ticket_numbers``.
+    """
+    return queryset.annotate(
+        promo_code=F("promotion__code"), ticket_numbers=_active_ticket_numbers()
     )
 
 
@@ -43,6 +74,33 @@ def reservation_of(player: AbstractBaseUser, reservation_id: uuid.UUID) -> Reser
     if reservation is None:
         raise domain.NotFound()
     return reservation
+
+
+@dataclass(frozen=True)
+class AwaitedReservation:
+    reservation: Reservation
+    wait_applied: int  # seconds the request was allowed to wait on the checkout; 0: it did not
+
+
+def reservation_awaited(
+    player: AbstractBaseUser, reservation_id: uuid.UUID, *, wait_seconds: int
+) -> AwaitedReservation:
+    """The reservation; while it is ``processing``, read again as its checkout settles.
+
+    Waits at most ``wait_seconds`` (``Prefer: wait=N``, already capped), and only
+    on a reservation that is processing when first read: nothing else settles by itself.
+    """
+    reservation = reservation_of(player, reservation_id)
+    if not wait_seconds or reservation.status != Reservation.Status.PROCESSING:
+        return AwaitedReservation(reservation, wait_applied=0)
+    deadline = time.monotonic() + wait_seconds
+    while reservation.status == Reservation.Status.PROCESSING:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        waiting.wait_for_settlement(reservation.pk, left)
+        reservation = reservation_of(player, reservation_id)
+    return AwaitedReservation(reservation, wait_applied=wait_seconds)
 
 
 @dataclass(frozen=True)

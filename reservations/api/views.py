@@ -1,7 +1,5 @@
-import time
 import uuid
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -18,13 +16,13 @@ from core.api.schema import (
 from core.idempotency import idempotent
 from core.pagination import DefaultPagination
 from reservations import selectors, services, waiting
+from reservations.api import detail
 from reservations.api.reserve import reserve_view
 from reservations.api.serializers import (
     ReservationCreatedSerializer,
     ReservationSerializer,
     ReserveRequestSerializer,
 )
-from reservations.models import Reservation
 
 OPTIONAL_IDEMPOTENCY_KEY = OPTIONAL_IDEMPOTENCY_KEY_HEADER
 
@@ -99,21 +97,17 @@ PREFER_HEADER = OpenApiParameter(
 )
 
 
-def requested_wait(request: Request) -> int:
-    """Seconds asked for by ``Prefer: wait=N`` (0 when absent or malformed), capped.
-
-    A held request holds a web thread: the server honours waits only up to
-    ``RESERVATION_WAIT_MAX_SECONDS``, 0 (never) unless its web tier runs threads.
-    """
-    allowed = min(settings.RESERVATION_WAIT_MAX_SECONDS, waiting.MAX_WAIT_SECONDS)
-    for preference in request.headers.get("Prefer", "").split(","):
-        name, _, value = preference.split(";")[0].partition("=")
-        if name.strip().lower() == "wait" and value.strip().isdigit():
-            return min(int(value.strip()), allowed)
-    return 0
-
-
 class ReservationDetailView(APIView):
+    """GET one reservation: DRF, or for a token request the lean path (see dispatch)."""
+
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if detail.takes_lean_path(request):
+            # The polled read bypasses DRF's request cycle: see reservations.api.detail.
+            response = detail.reservation_detail_view(request, kwargs["reservation_id"])
+            response["Allow"] = ", ".join(self.allowed_methods)  # as DRF adds to every answer
+            return response
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="reservations_retrieve",
         description="One of the player's reservations. With `Prefer: wait=N` a `processing` "
@@ -134,21 +128,8 @@ class ReservationDetailView(APIView):
         tags=["reservations"],
     )
     def get(self, request: Request, reservation_id: uuid.UUID) -> Response:
-        reservation = selectors.reservation_of(request.user, reservation_id)
-        wait = requested_wait(request)
-        waited = wait and reservation.status == Reservation.Status.PROCESSING
-        if waited:
-            deadline = time.monotonic() + wait
-            while reservation.status == Reservation.Status.PROCESSING:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                waiting.wait_for_settlement(reservation.pk, left)
-                reservation = selectors.reservation_of(request.user, reservation_id)
-        response = Response(ReservationSerializer(reservation).data)
-        if waited:
-            response["Preference-Applied"] = f"wait={wait}"
-        return response
+        body, headers = detail.reservation_answer(request, request.user, reservation_id)
+        return Response(body, headers=headers)
 
 
 class ReservationCancelView(APIView):
@@ -164,7 +145,7 @@ class ReservationCancelView(APIView):
     )
     @idempotent(required=False)
     def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
-        reservation = services.cancel_reservation(
-            player=request.user, reservation_id=reservation_id
-        )
+        services.cancel_reservation(player=request.user, reservation_id=reservation_id)
+        # Read back as every reservation answer is rendered: with its tickets and promo code.
+        reservation = selectors.reservation_of(request.user, reservation_id)
         return Response(ReservationSerializer(reservation).data)
