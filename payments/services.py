@@ -56,7 +56,7 @@ def create_checkout_payment(
     )
 
 
-def claim_charges(*, reservation_id: uuid.UUID, queued: QuerySet) -> list[Payment]:
+def claim_charges(*, reservation_id: uuid.UUID | None, queued: QuerySet) -> list[Payment]:
     """Claim this reservation's pending payment, and the unclaimed ones of ``queued``, to charge.
 
     One statement: every claimed payment gets ``charge_attempted_at`` (recovery
@@ -65,7 +65,8 @@ def claim_charges(*, reservation_id: uuid.UUID, queued: QuerySet) -> list[Paymen
     same key: the gateway charges once); another's only while nobody claimed
     it, so two batches never both charge it. ``queued`` is a queryset of
     reservation ids (the same house's other checkouts waiting in the queue).
-    Returns the claimed payments, the caller's first when claimed.
+    Without ``reservation_id`` (a drain whose own checkout is settled) only
+    ``queued`` is claimed. Returns the claimed payments, the caller's first when claimed.
     """
     subquery, sub_params = queued.query.sql_with_params()
     table = connection.ops.quote_name(Payment._meta.db_table)

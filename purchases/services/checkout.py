@@ -1,11 +1,13 @@
 """Checkout: a pending reservation becomes paid, numbered tickets, or nothing and the money back.
 
 ``start_checkout`` (the API) moves ``pending -> processing`` and creates the
-pending payment in one transaction, then enqueues ``process_checkout``.
-``process_checkout`` (a task) charges with key = reservation id, then either
-issues the tickets, fails the reservation (declined: inventory released), or,
-when the tickets cannot be issued after a successful charge, opens a refund
-and keeps the inventory held (``refund_pending``) until the refund succeeds.
+pending payment in one transaction, then makes sure a ``process_checkout``
+task will drain its house's queue (``enqueue_checkout``: one message per burst
+of checkouts of a house, not one per checkout). ``process_checkout`` (a task)
+charges with key = reservation id, then either issues the tickets, fails the
+reservation (declined: inventory released), or, when the tickets cannot be
+issued after a successful charge, opens a refund and keeps the inventory held
+(``refund_pending``) until the refund succeeds.
 
 Every step is a conditional transition under the global lock order (house,
 reservation, payment: ``core.locks``), so running the task twice, or again after a crash at
@@ -24,8 +26,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -50,6 +53,17 @@ logger = logging.getLogger(__name__)
 RECOVERY_BATCH_SIZE = 100
 # At most this many checkouts of one house charged by one task and issued in one block.
 BATCH_SIZE = 20
+# A batch member whose charge outcome is unknown is charged again (same key) by its own
+# task after this pause; that task retries with backoff like any checkout task.
+UNKNOWN_CHARGE_RETRY_SECONDS = 2
+# A drain takes batches until its house has no unclaimed checkout, at most this many
+# per task (then it hands over to a new task, so other houses' messages get a turn).
+MAX_DRAIN_BATCHES = 50
+# Set while a drain of the house is queued or running: checkouts committed meanwhile
+# send no message of their own, the drain claims them. If that drain's message is lost,
+# the flag expires and the house's next checkout queues one (recovery is the last net).
+DRAIN_FLAG_KEY = "checkout:drain:{}"
+DRAIN_FLAG_TTL_SECONDS = 10
 
 
 def start_checkout(
@@ -104,7 +118,9 @@ def start_checkout(
         ):
             # The same key is being used by a concurrent request: it answers, we roll back.
             raise domain.IdempotencyKeyInProgress()
-        transaction.on_commit(lambda: enqueue_checkout(reservation.pk), robust=True)
+        transaction.on_commit(
+            lambda: enqueue_checkout(reservation.pk, house_id=reservation.house_id), robust=True
+        )
     return reservation
 
 
@@ -158,24 +174,69 @@ def start_checkout_once(
     return Outcome(status=202, body=accepted_body(reservation_id))
 
 
-def enqueue_checkout(reservation_id: uuid.UUID) -> None:
+def enqueue_checkout(reservation_id: uuid.UUID, *, house_id: int) -> None:
+    """After a checkout committed: queue a drain of its house, unless one is queued or running.
+
+    A drain queued or running when this checkout committed claims it: it looks
+    for unclaimed checkouts after it lets go of the flag (``process_checkout``).
+    """
+    if _take_drain_flag(house_id):
+        _send_checkout_task(reservation_id, house_id=house_id)
+
+
+def _send_checkout_task(
+    reservation_id: uuid.UUID, *, house_id: int | None = None, countdown: float | None = None
+) -> None:
     from purchases.tasks import process_checkout  # same app; tasks.py imports this module
 
     try:
-        process_checkout.delay(str(reservation_id))
+        process_checkout.apply_async((str(reservation_id),), countdown=countdown)
     except Exception:  # broker down (or, in-process, the task failed): recovery finishes it
         logger.exception("checkout of %s not enqueued or not finished", reservation_id)
+        if house_id is not None:
+            _drop_drain_flag(house_id)  # the next checkout of the house tries again
+
+
+def _take_drain_flag(house_id: int) -> bool:
+    """True when the caller must queue the drain: none of this house is queued or running."""
+    if not settings.REDIS_URL:
+        return True  # a per-process cache cannot see another process's drain
+    try:
+        return bool(cache.add(DRAIN_FLAG_KEY.format(house_id), 1, DRAIN_FLAG_TTL_SECONDS))
+    except Exception:  # cache down: one message per checkout, as without coalescing
+        logger.warning("checkout coalescing unavailable; queuing a drain of house %s", house_id)
+        return True
+
+
+def _drop_drain_flag(house_id: int) -> None:
+    if not settings.REDIS_URL:
+        return
+    try:
+        cache.delete(DRAIN_FLAG_KEY.format(house_id))
+    except Exception:  # it expires on its own
+        logger.warning("could not drop the checkout drain flag of house %s", house_id)
+
+
+def _unclaimed_checkouts(house_id: int) -> QuerySet:
+    """The house's checkouts whose charge nobody has started, oldest first."""
+    return Reservation.objects.filter(
+        house_id=house_id,
+        status=Reservation.Status.PROCESSING,
+        payments__status=Payment.Status.PENDING,
+        payments__charge_attempted_at__isnull=True,
+    ).order_by("processed_at")
 
 
 def process_checkout(*, reservation_id: uuid.UUID) -> str:
-    """Charge (once) and finish the checkout; returns the reservation's status.
+    """Charge (once) and finish this checkout, and drain its house's queue; returns its status.
 
-    When other checkouts of the same house wait in the queue, this task charges
-    them too and finishes them all in one locked block (``finish_checkouts``):
-    one lock of the house, one UPDATE of its counters, one INSERT of the
-    tickets. Their own tasks then find them settled. A batch member whose
-    charge fails at the gateway is left to its own task (retry with the same
-    key), and does not stop the others.
+    The task charges this checkout and up to ``BATCH_SIZE`` - 1 others of the
+    same house nobody has claimed, and finishes them in one locked block
+    (``finish_checkouts``: one lock of the house, one UPDATE of its counters,
+    one INSERT of the tickets); then the next batch, until the house has no
+    unclaimed checkout (the checkouts committed meanwhile sent no message:
+    ``enqueue_checkout``). A member whose charge outcome is unknown gets its own
+    task (retry with the same key) and does not stop the others.
 
     Raises ``GatewayError`` when this reservation's charge outcome is unknown: the
     task retries with the same key, and recovery asks the gateway if it never knows.
@@ -184,45 +245,87 @@ def process_checkout(*, reservation_id: uuid.UUID) -> str:
     if row is None:
         raise domain.NotFound()
     house_id, status = row
-    if status != Reservation.Status.PROCESSING:
-        return status  # a duplicate message, a retry after the outcome, or batched by another
+    # Already settled (a duplicate message, a retry after the outcome, batched by
+    # another task): the house may still have checkouts that coalesced onto this message.
+    own_id = reservation_id if status == Reservation.Status.PROCESSING else None
+    outcome, own_error = status, None
     started = time.perf_counter()
-    # Only checkouts nobody claimed yet: another batch in flight must not use up the bound.
-    queued = (
-        Reservation.objects.filter(
-            house_id=house_id,
-            status=Reservation.Status.PROCESSING,
-            payments__status=Payment.Status.PENDING,
-            payments__charge_attempted_at__isnull=True,
-        )
-        .exclude(pk=reservation_id)
-        .order_by("processed_at")
-        .values("pk")[: BATCH_SIZE - 1]
-    )
-    claimed = payments.claim_charges(reservation_id=reservation_id, queued=queued)
+    holding = True  # the house's drain flag is ours (or nobody's) until we let go of it
+    try:
+        for _ in shutdown.batches("checkout_drain", max_batches=MAX_DRAIN_BATCHES):
+            claimed, outcomes, error = _charge_and_finish_batch(house_id=house_id, own_id=own_id)
+            if own_id is not None:
+                outcome, own_error, own_id = outcomes[own_id], error, None
+                metrics.observe(
+                    "checkout_duration_seconds", time.perf_counter() - started, outcome=outcome
+                )
+            if claimed:
+                continue
+            # Let go, then look once more: a checkout that committed before we let go
+            # sent no message, so it is ours; one after it queues its own drain.
+            _drop_drain_flag(house_id)
+            holding = False
+            if not _unclaimed_checkouts(house_id).exists():
+                break
+            holding = _take_drain_flag(house_id)
+            if not holding:
+                break  # a drain was queued meanwhile and claims them
+        else:  # the bound, or the worker shuts down: a new task goes on
+            holding = not _hand_over_drain(house_id)
+    finally:
+        if holding:
+            _drop_drain_flag(house_id)
+    if own_error is not None:
+        raise own_error
+    return outcome
+
+
+def _hand_over_drain(house_id: int) -> bool:
+    """Queue a task for the house's oldest unclaimed checkout; False if none is left."""
+    next_id = _unclaimed_checkouts(house_id).values_list("pk", flat=True).first()
+    if next_id is None:
+        return False
+    _send_checkout_task(next_id, house_id=house_id)
+    return True
+
+
+def _charge_and_finish_batch(
+    *, house_id: int, own_id: uuid.UUID | None
+) -> tuple[int, dict[uuid.UUID, str], Exception | None]:
+    """Claim, charge and finish one batch of the house's checkouts (``own_id``'s first).
+
+    Returns how many were claimed, their statuses afterwards, and the gateway
+    error of ``own_id``'s charge, if any (the caller raises it once done).
+    """
+    queued = _unclaimed_checkouts(house_id)
+    if own_id is not None:
+        queued = queued.exclude(pk=own_id)
+    limit = BATCH_SIZE - 1 if own_id is not None else BATCH_SIZE
+    claimed = payments.claim_charges(reservation_id=own_id, queued=queued.values("pk")[:limit])
+    batch = [payment.reservation_id for payment in claimed]
+    if own_id is not None and own_id not in batch:
+        batch.insert(0, own_id)  # charged before (a retry after a crash): finish it all the same
+    if not batch:
+        return 0, {}, None
     own_error: Exception | None = None
+    unknown: list[uuid.UUID] = []
     charged = []
     try:
         for payment in claimed:
             try:
                 charged.append((payment, payments.call_charge_gateway(payment=payment)))
             except (GatewayError, GatewayRejected) as exc:
-                if payment.reservation_id == reservation_id:
+                if payment.reservation_id == own_id:
                     own_error = exc  # raised once the rest of the batch is finished
                 else:
-                    logger.warning("batched charge of %s left to its task: %s", payment.pk, exc)
+                    logger.warning("batched charge of %s left to its own task: %s", payment.pk, exc)
+                    unknown.append(payment.reservation_id)
     finally:
         payments.record_charge_results(charged)  # one statement for the batch, even on a crash
-    batch = [
-        reservation_id,
-        *(p.reservation_id for p in claimed if p.reservation_id != reservation_id),
-    ]
     outcomes = finish_checkouts(house_id=house_id, reservation_ids=batch)
-    if own_error is not None:
-        raise own_error
-    outcome = outcomes[reservation_id]
-    metrics.observe("checkout_duration_seconds", time.perf_counter() - started, outcome=outcome)
-    return outcome
+    for reservation_id in unknown:  # the same key again, after a pause, in its own task
+        _send_checkout_task(reservation_id, countdown=UNKNOWN_CHARGE_RETRY_SECONDS)
+    return len(claimed), outcomes, own_error
 
 
 def finish_checkout(*, reservation_id: uuid.UUID, house_id: int | None = None) -> str:

@@ -95,8 +95,16 @@ def test_a_batch_never_takes_more_than_its_size_or_another_house(make_player, ma
     ours = queue_checkouts(make_player, house, ["tok_ok"] * (BATCH_SIZE + 3))
     theirs = queue_checkouts(make_player, other, ["tok_ok"] * 2)
     process_checkout(reservation_id=ours[0].pk)
+    # The task drains its house in batches: BATCH_SIZE in one issuing block, then the rest.
     statuses = [Reservation.objects.get(pk=r.pk).status for r in ours]
-    assert statuses.count(Reservation.Status.COMPLETED) == BATCH_SIZE
+    assert statuses.count(Reservation.Status.COMPLETED) == BATCH_SIZE + 3
+    blocks = Ticket.objects.filter(house=house).values_list("issued_at", "reservation_id")
+    reservations_per_block: dict = {}
+    for issued_at, reservation_id in blocks:
+        reservations_per_block.setdefault(issued_at, set()).add(reservation_id)
+    assert sorted(len(ids) for ids in reservations_per_block.values()) == [3, BATCH_SIZE]
+    first_block = min(reservations_per_block)
+    assert reservations_per_block[first_block] == {r.pk for r in ours[:BATCH_SIZE]}
     assert {Reservation.objects.get(pk=r.pk).status for r in theirs} == {"processing"}
     assert not Payment.objects.filter(
         reservation__in=theirs, charge_attempted_at__isnull=False

@@ -1,0 +1,142 @@
+"""Checkouts of one house share one task message while a drain of the house is queued or running.
+
+The first checkout of a burst queues ``checkout.process``; the ones committed
+while that drain is queued or running send nothing, and the drain claims them
+all. These tests read the messages from the real (test) Redis broker, which no
+worker consumes here, and run the drain in-process.
+"""
+
+import ast
+import json
+
+import pytest
+import redis
+from django.core.cache import caches
+
+from config.celery import app as celery_app
+from payments.gateways import GatewayUnavailable
+from payments.models import Payment
+from purchases.services import checkout
+from purchases.services.checkout import process_checkout, start_checkout
+from reservations.models import Reservation
+from tests.purchases.conftest import reserve
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_task_runs"),
+]
+
+
+def checkout_messages() -> list[str]:
+    """Reservation ids of the ``checkout.process`` messages waiting in the broker."""
+    client = redis.Redis.from_url(celery_app.conf.broker_url)
+    ids = []
+    for raw in client.lrange("celery", 0, -1):
+        headers = json.loads(raw)["headers"]
+        if headers["task"] == "checkout.process":
+            ids.append(ast.literal_eval(headers["argsrepr"])[0])
+    client.close()
+    return ids
+
+
+def start(make_player, house, token: str = "tok_ok") -> Reservation:
+    player = make_player()
+    reservation = reserve(player, house)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token=token)
+    return reservation
+
+
+def statuses(reservations: list[Reservation]) -> list[str]:
+    return [Reservation.objects.get(pk=r.pk).status for r in reservations]
+
+
+def test_a_burst_of_checkouts_sends_one_message_and_its_drain_completes_them_all(
+    make_player, make_house
+) -> None:
+    house, other = make_house(), make_house()
+    burst = [start(make_player, house) for _ in range(5)]
+    elsewhere = start(make_player, other)
+    # One message per house: the first checkout's; the other four coalesced onto it.
+    assert sorted(checkout_messages()) == sorted([str(burst[0].pk), str(elsewhere.pk)])
+
+    assert process_checkout(reservation_id=burst[0].pk) == "completed"
+    assert statuses(burst) == ["completed"] * 5
+    assert statuses([elsewhere]) == ["processing"]  # another house, its own drain
+
+    # The drain let go of the flag: the house's next checkout queues a message again.
+    later = start(make_player, house)
+    assert checkout_messages().count(str(later.pk)) == 1
+
+
+def test_a_checkout_committed_while_the_drain_lets_go_is_drained_by_it(
+    make_player, house, monkeypatch
+) -> None:
+    first = start(make_player, house)
+    late: list[Reservation] = []
+    let_go = checkout._drop_drain_flag
+
+    def commit_a_checkout_then_let_go(house_id: int) -> None:
+        if not late:
+            # Committed after the drain's last (empty) claim, while it still holds the flag:
+            # this checkout sends no message, so only the drain's second look can find it.
+            late.append(start(make_player, house))
+            assert str(late[0].pk) not in checkout_messages()
+        let_go(house_id)
+
+    monkeypatch.setattr(checkout, "_drop_drain_flag", commit_a_checkout_then_let_go)
+    assert process_checkout(reservation_id=first.pk) == "completed"
+    assert statuses(late) == ["completed"]
+
+
+def test_an_already_settled_message_still_drains_the_checkouts_that_coalesced_onto_it(
+    make_player, house
+) -> None:
+    first = start(make_player, house)
+    coalesced = [start(make_player, house) for _ in range(3)]
+    assert checkout_messages() == [str(first.pk)]
+    # Its own checkout was settled by another task (e.g. a redelivered message).
+    Reservation.objects.filter(pk=first.pk).update(status=Reservation.Status.CANCELLED)
+    assert process_checkout(reservation_id=first.pk) == "cancelled"
+    assert statuses(coalesced) == ["completed"] * 3
+
+
+def test_a_lost_drain_message_holds_the_house_back_only_until_its_flag_expires(
+    make_player, house, monkeypatch
+) -> None:
+    monkeypatch.setattr(checkout, "DRAIN_FLAG_TTL_SECONDS", 1)
+    lost = start(make_player, house)
+    redis.Redis.from_url(celery_app.conf.broker_url).delete("celery")  # the message is lost
+    caches["default"].delete(checkout.DRAIN_FLAG_KEY.format(house.pk))  # ...and its flag expired
+    later = start(make_player, house)
+    assert checkout_messages() == [str(later.pk)]
+    assert process_checkout(reservation_id=later.pk) == "completed"
+    assert statuses([lost, later]) == ["completed", "completed"]
+
+
+def test_without_the_cache_every_checkout_sends_its_own_message(
+    make_player, house, settings
+) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    reservations = [start(make_player, house) for _ in range(3)]
+    assert sorted(checkout_messages()) == sorted(str(r.pk) for r in reservations)
+
+
+def test_a_member_whose_charge_outcome_is_unknown_gets_its_own_delayed_task(
+    make_player, house
+) -> None:
+    first = start(make_player, house)
+    unknown = start(make_player, house, token="tok_unavailable")
+    assert checkout_messages() == [str(first.pk)]
+    assert process_checkout(reservation_id=first.pk) == "completed"
+    # Claimed by the drain, so no other drain takes it: its own task retries the charge.
+    assert Payment.objects.get(reservation=unknown).charge_attempted_at is not None
+    assert sorted(checkout_messages()) == sorted([str(first.pk), str(unknown.pk)])
+    with pytest.raises(GatewayUnavailable):
+        process_checkout(reservation_id=unknown.pk)
+    assert statuses([unknown]) == ["processing"]
