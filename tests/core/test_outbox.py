@@ -14,6 +14,8 @@ from core.models import OutboxDelivery, OutboxEvent
 
 calls: Counter = Counter()
 failures_left = {"count": 0}
+batch_calls: list[list[int]] = []
+poison = {"on": True}
 
 
 @outbox.register("test.counted", name="tests.count_calls")
@@ -34,10 +36,19 @@ def steady(event: OutboxEvent) -> None:
     calls[("steady", event.pk)] += 1
 
 
+@outbox.register("test.batched", name="tests.batched", batch=True)
+def batched(events: list[OutboxEvent]) -> None:
+    if poison["on"] and any(event.payload.get("poisoned") for event in events):
+        raise RuntimeError("cannot handle a poisoned event")
+    batch_calls.append([event.pk for event in events])
+
+
 @pytest.fixture(autouse=True)
 def reset_counters() -> None:
     calls.clear()
     failures_left["count"] = 0
+    batch_calls.clear()
+    poison["on"] = True
 
 
 def make_due(*events: OutboxEvent) -> None:
@@ -133,3 +144,48 @@ def test_concurrent_relays_deliver_each_event_once() -> None:
     assert not errors
     assert all(calls[("count", e.pk)] == 1 for e in events)
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+
+
+def emit_together(*payloads: dict) -> list[OutboxEvent]:
+    with transaction.atomic():
+        return outbox.emit_many([("test.batched", payload) for payload in payloads])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_handler_is_called_once_for_every_event_of_the_relay_batch() -> None:
+    events = emit_together(*({"n": n} for n in range(5)))
+    assert batch_calls == [[e.pk for e in events]]
+    assert OutboxDelivery.objects.filter(handler="tests.batched").count() == 5
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_batch_is_retried_event_by_event_and_only_the_poisoned_event_waits() -> None:
+    first, poisoned, last = emit_together({"n": 1}, {"poisoned": True}, {"n": 3})
+    # The batch call raised; each event was then handed over alone.
+    assert batch_calls == [[first.pk], [last.pk]]
+    for event in (first, poisoned, last):
+        event.refresh_from_db()
+    assert first.delivered_at is not None and last.delivered_at is not None
+    assert poisoned.delivered_at is None
+    assert "cannot handle a poisoned event" in poisoned.last_error
+    assert poisoned.available_at > timezone.now()  # backed off, like any failing handler
+    assert first.last_error == last.last_error == ""
+
+    poison["on"] = False  # the cause is fixed
+    make_due(poisoned)
+    assert outbox.relay_pending_events() == 1
+    assert batch_calls == [[first.pk], [last.pk], [poisoned.pk]]
+    poisoned.refresh_from_db()
+    assert poisoned.delivered_at is not None and poisoned.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_batch_skips_the_events_the_handler_finished() -> None:
+    events = emit_together(*({"n": n} for n in range(4)))
+    assert batch_calls == [[e.pk for e in events]]
+    # A relay died after the handler finished the first three but before recording the fourth.
+    OutboxDelivery.objects.filter(event=events[3], handler="tests.batched").delete()
+    OutboxEvent.objects.update(delivered_at=None, available_at=timezone.now())
+    assert outbox.relay_pending_events() == 4
+    assert batch_calls == [[e.pk for e in events], [events[3].pk]]

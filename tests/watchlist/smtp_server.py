@@ -31,7 +31,12 @@ class _Handler(socketserver.StreamRequestHandler):
                 envelope = {"from": line.partition(":")[2].strip("<> "), "to": []}
                 self.reply("250 OK")
             elif verb == "RCPT":
-                envelope["to"].append(line.partition(":")[2].strip("<> "))
+                address = line.partition(":")[2].strip("<> ")
+                if self.server.refusals.get(address, 0) > 0:  # type: ignore[attr-defined]
+                    self.server.refusals[address] -= 1  # type: ignore[attr-defined]
+                    self.reply("550 mailbox unavailable")
+                    continue
+                envelope["to"].append(address)
                 self.reply("250 OK")
             elif verb == "DATA":
                 self.reply("354 End data with <CR><LF>.<CR><LF>")
@@ -49,12 +54,16 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 class SmtpServer:
-    """``with SmtpServer() as server:`` serves on ``server.port``; ``server.messages``."""
+    """``with SmtpServer() as server:`` serves on ``server.port``; ``server.messages``.
 
-    def __init__(self) -> None:
+    ``refuse={address: n}``: the first ``n`` messages to ``address`` are refused (550).
+    """
+
+    def __init__(self, *, refuse: dict[str, int] | None = None) -> None:
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.messages = []  # type: ignore[attr-defined]
+        self._server.refusals = dict(refuse or {})  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
 
     @property

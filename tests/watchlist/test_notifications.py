@@ -7,7 +7,6 @@ relay that crashed after the handlers ran but before it recorded them, so every
 handler is called again for the same event.
 """
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,45 +15,21 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from core import outbox
 from core.models import DeadLetter, OutboxDelivery, OutboxEvent
 from lottery.models import House, PlayerProfile
 from purchases.models import Ticket
-from purchases.services.checkout import start_checkout
 from purchases.services.refunds import refund_purchase
-from reservations.models import Reservation
 from tests.conftest import client_for
-from tests.purchases.conftest import reserve
+from tests.watchlist.helpers import broker_down, buy, inbox
 from tests.watchlist.smtp_server import SmtpServer, closed_port
 from watchlist import notifications
 from watchlist.models import NotificationDelivery, WatchlistItem
-from watchlist.tasks import send_notification, send_notification_batch
+from watchlist.tasks import send_notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Kind = NotificationDelivery.Kind
-
-
-@pytest.fixture
-def make_person(make_player: Callable[..., object]) -> Callable[..., object]:
-    """A verified player with an email address."""
-
-    def make(**kwargs: object) -> object:
-        user = make_player(**kwargs)
-        user.email = f"{user.username}@example.test"
-        user.save(update_fields=["email"])
-        return user
-
-    return make
-
-
-@pytest.fixture
-def eager_retry_chain() -> None:
-    """Eager tasks follow their whole retry chain (and dead-letter) as a worker would."""
-    celery_app.conf.task_eager_propagates = False
-    yield
-    celery_app.conf.task_eager_propagates = True
 
 
 def relay_twice() -> None:
@@ -70,14 +45,6 @@ def emit(event_type: str, payload: dict) -> OutboxEvent:
         return outbox.emit(event_type, payload)
 
 
-def buy(player: object, house: House, quantity: int = 1) -> Reservation:
-    reservation = reserve(player, house, quantity)
-    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
-    reservation.refresh_from_db()
-    assert reservation.status == Reservation.Status.COMPLETED
-    return reservation
-
-
 def watch(user: object, house: House) -> None:
     WatchlistItem.objects.create(user=user, house=house)
 
@@ -88,10 +55,6 @@ def sent_to(kind: str) -> list[str]:
             "email", flat=True
         )
     )
-
-
-def inbox(address: str) -> list[mail.EmailMessage]:
-    return [message for message in mail.outbox if message.to == [address]]
 
 
 def test_a_purchase_emails_the_buyer_once_with_text_and_html(make_person, make_house) -> None:
@@ -265,7 +228,7 @@ def test_a_dead_smtp_server_is_retried_then_dead_lettered_and_nothing_counts_as_
 
 def test_the_sweep_sends_a_delivery_whose_task_was_lost(make_person, make_house) -> None:
     buyer = make_person()
-    with _broker_down():  # the send task cannot be queued
+    with broker_down():  # the send task cannot be queued
         buy(buyer, make_house())
         relay_twice()
     delivery = NotificationDelivery.objects.get()
@@ -277,20 +240,3 @@ def test_the_sweep_sends_a_delivery_whose_task_was_lost(make_person, make_house)
     assert notifications.send_stalled_notifications() == 1
     assert notifications.send_stalled_notifications() == 0
     assert len(inbox(buyer.email)) == 1
-
-
-class _broker_down:
-    """The send tasks cannot be queued, as with the broker unreachable."""
-
-    def __enter__(self) -> None:
-        self._delays = {task: task.delay for task in (send_notification, send_notification_batch)}
-
-        def refuse(*args: object, **kwargs: object) -> None:
-            raise ConnectionError("broker unreachable")
-
-        for task in self._delays:
-            task.delay = refuse
-
-    def __exit__(self, *exc: object) -> None:
-        for task, delay in self._delays.items():
-            task.delay = delay
