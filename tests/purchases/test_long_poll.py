@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from purchases.services.checkout import process_checkout, start_checkout
 from reservations.waiting import MAX_WAIT_SECONDS
@@ -124,3 +125,35 @@ def test_a_longer_wait_than_the_server_allows_is_cut_to_its_limit(player, house,
     response = client_for(player).get(detail(reservation.pk), HTTP_PREFER="wait=8")
     assert response.json()["status"] == "processing"
     assert response["Preference-Applied"] == "wait=1"
+
+
+def test_a_session_request_waits_through_drf_as_a_token_request_does(player, house) -> None:
+    # Token requests take the lean path (reservations.api.detail); a browser session
+    # goes through the DRF view, which must hold the request the same way.
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    worker = settle_later(reservation.pk, 0.3)
+    session = APIClient()
+    session.force_login(player)
+    response = session.get(detail(reservation.pk), HTTP_PREFER="wait=8")
+    worker.join()
+    assert response.json()["status"] == "completed"
+    assert response["Preference-Applied"] == "wait=8"
+
+
+def test_both_paths_answer_a_wait_that_ran_out_alike(player, house, settings) -> None:
+    settings.RESERVATION_WAIT_MAX_SECONDS = 1
+    reservation = reserve(player, house, 1)
+    start_checkout(player=player, reservation_id=reservation.pk, payment_token="tok_ok")
+    by_token = client_for(player).get(
+        detail(reservation.pk), HTTP_PREFER="wait=5", HTTP_X_REQUEST_ID="wait-1"
+    )
+    session = APIClient()
+    session.force_login(player)
+    by_session = session.get(
+        detail(reservation.pk), HTTP_PREFER="wait=5", HTTP_X_REQUEST_ID="wait-1"
+    )
+    assert by_token.content == by_session.content
+    assert by_token["Preference-Applied"] == by_session["Preference-Applied"] == "wait=1"
+    shared = ("Content-Type", "Allow", "Preference-Applied", "X-Request-ID")
+    assert [by_token[name] for name in shared] == [by_session[name] for name in shared]
