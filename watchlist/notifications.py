@@ -21,7 +21,9 @@ import ``draws``).
 """
 
 import logging
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -375,20 +377,29 @@ def send_notification(*, delivery_id: int) -> str:
     return Status.SENT
 
 
-def send_notifications(*, delivery_ids: list[int]) -> list[int]:
-    """Send each row as ``send_notification`` does; returns the ids whose send failed.
+@dataclass(frozen=True)
+class BatchOutcome:
+    failed: list[int]  # tried and failed: each goes on alone, with its own retries
+    untried: list[int]  # the deadline came before their turn
 
-    A failing row does not hold back the rest of the batch: its caller hands it
-    to its own retries.
+
+def send_notifications(*, delivery_ids: list[int], deadline: float | None = None) -> BatchOutcome:
+    """Send each row as ``send_notification`` does, until ``deadline`` (``time.monotonic()``).
+
+    A failing row does not hold back the rest of the batch; the caller hands it
+    to its own retries, and gives the rows left untried to a new batch.
     """
     failed: list[int] = []
-    for delivery_id in delivery_ids:
+    for index, delivery_id in enumerate(delivery_ids):
+        # The first row is always tried, so a batch handed on always gets shorter.
+        if index and deadline is not None and time.monotonic() >= deadline:
+            return BatchOutcome(failed=failed, untried=delivery_ids[index:])
         try:
             send_notification(delivery_id=delivery_id)
         except Exception:
             logger.warning("notification %s failed; it is retried on its own", delivery_id)
             failed.append(delivery_id)
-    return failed
+    return BatchOutcome(failed=failed, untried=[])
 
 
 def give_up(*, delivery_id: int) -> None:

@@ -152,6 +152,31 @@ def test_a_row_the_mail_server_refuses_is_retried_alone(
     assert not DeadLetter.objects.exists()
 
 
+def test_a_batch_out_of_time_hands_its_untried_rows_to_a_new_batch(
+    make_person, make_house, settings, tasks_run
+) -> None:
+    buyers = [make_person() for _ in range(3)]
+    house = make_house()
+    with broker_down():
+        for buyer in buyers:
+            buy(buyer, house)
+    ids = list(NotificationDelivery.objects.order_by("pk").values_list("pk", flat=True))
+    settings.CELERY_TASK_MAX_RUNTIME_SECONDS = 0  # every batch is out of time after one row
+
+    tasks_run.clear()
+    notifications.enqueue_sends(ids)
+
+    assert tasks_run == [
+        ("notifications.send_batch", [ids], 0),
+        ("notifications.send_batch", [ids[1:]], 0),
+        ("notifications.send_batch", [ids[2:]], 0),
+    ]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(b.email for b in buyers)
+    assert {(d.status, d.attempts) for d in NotificationDelivery.objects.all()} == {
+        (Status.SENT, 1)
+    }
+
+
 def wait_for(condition: Callable[[], bool], worker_log: Callable[[], str]) -> None:
     deadline = time.monotonic() + 60
     while not condition():
