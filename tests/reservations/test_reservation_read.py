@@ -177,6 +177,40 @@ def test_the_serializer_fields_render_what_reservation_representation_renders(
     )
 
 
+def read_as_attributes(reservation: Reservation | None) -> dict[str, tuple[type, Any]] | None:
+    if reservation is None:
+        return None
+    names = [field.attname for field in Reservation._meta.concrete_fields]
+    values = {name: getattr(reservation, name) for name in [*names, "promo_code", "ticket_numbers"]}
+    return {name: (type(value), value) for name, value in values.items()}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", STATUSES)
+def test_the_written_out_statement_reads_what_the_orm_reads(player, reservation_in, status):
+    if connection.vendor != "postgresql":
+        pytest.skip("the written-out statement is PostgreSQL's")
+    reservation = reservation_in(status)
+    with_sql = selectors.reservation_read_with_sql(player.pk, reservation.pk)
+    assert read_as_attributes(with_sql) == read_as_attributes(
+        selectors.reservation_read_with_orm(player.pk, reservation.pk)
+    )
+    assert with_sql._state.adding is False and with_sql._state.db == "default"
+
+
+@pytest.mark.django_db
+def test_the_written_out_statement_finds_only_the_players_own(make_player, reservation_in):
+    if connection.vendor != "postgresql":
+        pytest.skip("the written-out statement is PostgreSQL's")
+    reservation = reservation_in(Status.PENDING)
+    for player_id, reservation_id in [
+        (make_player().pk, reservation.pk),
+        (reservation.user_id, uuid.uuid4()),
+    ]:
+        assert selectors.reservation_read_with_sql(player_id, reservation_id) is None
+        assert selectors.reservation_read_with_orm(player_id, reservation_id) is None
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", STATUSES)
 def test_the_lean_answer_is_the_drf_answer_byte_for_byte(
