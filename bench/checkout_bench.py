@@ -213,13 +213,20 @@ class CpuMeter:
     pool, the client process) or every process of one name (``postgres``: all
     of the machine's clusters and databases; ``redis-server``). Counting each
     process with its reaped children keeps a worker that exited mid-round.
-    ``database`` also singles out the postgres backends connected to it.
+    ``database`` also singles out the postgres backends connected to it that
+    are open at the end (one that exited is only in postgres's total), and
+    ``sessions()`` counts the connections opened to it (pg_stat_database).
     """
 
     NAMES = {"postgres": b"postgres", "redis": b"redis-server"}
 
-    def __init__(self, roots: dict[str, int], database: str = "") -> None:
-        self.roots, self.database = roots, database.encode()
+    def __init__(
+        self,
+        roots: dict[str, int],
+        database: str = "",
+        sessions: Callable[[], int] | None = None,
+    ) -> None:
+        self.roots, self.database, self.sessions = roots, database.encode(), sessions
 
     def sample(self) -> dict[str, int]:
         table = self.table = process_table()
@@ -254,12 +261,15 @@ class CpuMeter:
     def start(self) -> None:
         self.load = os.getloadavg()[0]
         self.wall = time.monotonic()
+        self.sessions_before = self.sessions() if self.sessions else 0
         self.before, self.backends_before = self.sample(), self.our_backends()
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per component since ``start()``, and ``other``: the machine's rest."""
         after, backends = self.sample(), self.our_backends()
         used = {c: (after[c] - self.before[c]) / CLOCK_TICKS for c in after}
+        if self.sessions:  # a count, not seconds: shown per purchase as it is
+            used["connections"] = self.sessions() - self.sessions_before
         used["our_db"] = sum(t - self.backends_before.get(p, 0) for p, t in backends.items())
         used["our_db"] /= CLOCK_TICKS
         used["other"] = used["machine"] - sum(used[c] for c in (*self.roots, *self.NAMES))
@@ -271,7 +281,10 @@ def show_cpu(used: dict[str, float], count: int, unit: str, roots: tuple[str, ..
     """One line: CPU ms per ``unit`` for each component, the machine's total and its load."""
     per = 1000 / max(count, 1)
     parts = [f"{c} {used[c] * per:.1f}" for c in roots if c != "clients"]
-    parts.append(f"postgres {used['postgres'] * per:.1f} (our db {used['our_db'] * per:.1f})")
+    ours = f"our db's open backends {used['our_db'] * per:.1f}"
+    if "connections" in used:
+        ours += f", {used['connections'] / max(count, 1):.2f} connections opened per {unit}"
+    parts.append(f"postgres {used['postgres'] * per:.1f} ({ours})")
     parts += [f"redis {used['redis'] * per:.1f}", f"clients {used['clients'] * per:.1f}"]
     parts.append(f"other {used['other'] * per:.1f}")
     busy = used["machine"] / (used["wall"] * (os.cpu_count() or 1)) * 100
@@ -565,6 +578,7 @@ def main() -> None:
     meter = CpuMeter(
         {"web": web.pid, "worker": worker.pid, "clients": clients_process.pid},
         database=urlparse(database_url).path.lstrip("/"),
+        sessions=database_sessions,
     )
     try:
         wait_until_live(f"{base}/health/live/")
@@ -613,6 +627,15 @@ def main() -> None:
             process.terminate()
         for process in (web, worker):
             process.wait(timeout=30)
+
+
+def database_sessions() -> int:
+    """Connections ever opened to this database (PostgreSQL's statistics, flushed within ~1 s)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
 
 
 def wait_until_live(url: str, seconds: float = 30) -> None:

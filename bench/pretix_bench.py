@@ -248,7 +248,13 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     clients_process = ClientProcess()
     roots = {"web": web.pid, "worker": worker.pid, "clients": clients_process.pid}
-    meter = CpuMeter(roots, database=args.database)
+    meter = CpuMeter(
+        roots,
+        database=args.database,
+        sessions=lambda: int(
+            psql(f"SELECT sessions FROM pg_stat_database WHERE datname = '{args.database}'")
+        ),
+    )
     try:
         wait_until_up(base, token)
         run_round(clients_process, None, base, token, item_id, 2, 3)  # warm-up
