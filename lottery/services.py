@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import exceptions as domain
@@ -73,6 +74,18 @@ def eligible_player(user: AbstractBaseUser | AnonymousUser | None) -> PlayerProf
         logger.exception("eligibility could not be evaluated")
         raise domain.ServiceUnavailable("Account checks are unavailable; retry shortly.") from None
     return check_profile_eligible(profile)
+
+
+def eligible_profile_q(*, prefix: str = "") -> Q:
+    """``check_profile_eligible``'s pass as a filter (``prefix`` from a row pointing at the
+    profile, e.g. ``"user__player_profile__"``): verified and active. Fails closed: a row
+    without a profile does not match. ``tests/lottery/test_eligibility.py`` checks they agree."""
+    return Q(
+        **{
+            f"{prefix}is_verified": True,
+            f"{prefix}account_status": PlayerProfile.AccountStatus.ACTIVE,
+        }
+    )
 
 
 def check_profile_eligible(profile: PlayerProfile | None) -> PlayerProfile:

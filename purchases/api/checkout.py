@@ -79,14 +79,14 @@ class ReservationCheckoutView(APIView):
     def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
         payload = CheckoutRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        reservation = start_checkout(
+        start_checkout(
             player=request.user,
             reservation_id=reservation_id,
             payment_token=payload.validated_data["payment_token"],
         )
         return Response(
             CheckoutAcceptedSerializer(
-                {"id": reservation.pk, "status": Reservation.Status.PROCESSING}
+                {"id": reservation_id, "status": Reservation.Status.PROCESSING}
             ).data,
             status=status.HTTP_202_ACCEPTED,
         )

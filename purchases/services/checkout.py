@@ -23,11 +23,12 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -38,7 +39,7 @@ from core.idempotency import Outcome
 from core.locks import lock_rows
 from lottery.models import House, PlayerProfile
 from lottery.on_sale import is_on_sale, on_sale_q
-from lottery.services import check_profile_eligible, eligible_player
+from lottery.services import check_profile_eligible, eligible_player, eligible_profile_q
 from payments import services as payments
 from payments.gateways import GatewayError, GatewayRejected
 from payments.models import Payment
@@ -73,38 +74,28 @@ def start_checkout(
     payment_token: str,
     idempotency_key: str | None = None,
     fingerprint: str = "",
-) -> Reservation:
+) -> None:
     """Move the player's pending, unexpired reservation to ``processing`` and enqueue payment.
 
     With ``idempotency_key`` the accepted answer is stored under the key in the
-    same transaction (see ``start_checkout_once``).
+    same transaction (see ``start_checkout_once``). Accepted, that is three
+    statements: the conditional move (which also checks the house is on sale and
+    the player eligible), the payment, the key's record.
     """
-    eligible_player(player)
+    if not player.is_authenticated:
+        raise domain.NotAuthenticated()
+    if not player.is_active:
+        raise domain.AccountSuspended()
     now = timezone.now()
     with transaction.atomic():
-        # One statement: the house must be on sale now, or nobody is charged.
-        moved = Reservation.objects.filter(
-            on_sale_q(now, prefix="house__"),
-            pk=reservation_id,
-            user_id=player.pk,
-            status=Reservation.Status.PENDING,
-            expires_at__gt=now,
-        ).update(status=Reservation.Status.PROCESSING, processed_at=now, updated_at=now)
-        reservation = Reservation.objects.filter(pk=reservation_id, user_id=player.pk).first()
-        if reservation is None:
-            raise domain.NotFound()
-        if not moved:
-            if reservation.status != Reservation.Status.PENDING:
-                raise domain.InvalidState(
-                    f"The reservation is {reservation.status}; only a pending one can be paid."
-                )
-            if reservation.expires_at <= now:
-                raise domain.InvalidState("The reservation has expired.")
-            raise domain.SalesClosed()
+        moved = _move_to_processing(player_id=player.pk, reservation_id=reservation_id, now=now)
+        if moved is None:
+            raise _why_checkout_refused(player, reservation_id, now)
+        house_id, amount, currency = moved
         payments.create_checkout_payment(
-            reservation_id=reservation.pk,
-            amount=reservation.total_price,
-            currency=reservation.currency,
+            reservation_id=reservation_id,
+            amount=amount,
+            currency=currency,
             payment_token=payment_token,
         )
         if idempotency_key and not idempotency.store_outcome(
@@ -112,16 +103,66 @@ def start_checkout(
             key=idempotency_key,
             fingerprint=fingerprint,
             status=202,
-            body=accepted_body(reservation.pk),
+            body=accepted_body(reservation_id),
             content_type="application/json",
             now=now,
         ):
-            # The same key is being used by a concurrent request: it answers, we roll back.
+            # The key is taken (a repeat, or a concurrent request): its answer is ours.
             raise domain.IdempotencyKeyInProgress()
         transaction.on_commit(
-            lambda: enqueue_checkout(reservation.pk, house_id=reservation.house_id), robust=True
+            lambda: enqueue_checkout(reservation_id, house_id=house_id), robust=True
         )
-    return reservation
+
+
+def _move_to_processing(
+    *, player_id: int, reservation_id: uuid.UUID, now: datetime
+) -> tuple[int, Decimal, str] | None:
+    """``pending -> processing`` in one statement, if every rule allows it; returns the
+    reservation's house, total price and currency, or None."""
+    movable = Reservation.objects.filter(
+        on_sale_q(now, prefix="house__"),
+        eligible_profile_q(prefix="user__player_profile__"),
+        pk=reservation_id,
+        user_id=player_id,
+        status=Reservation.Status.PENDING,
+        expires_at__gt=now,
+    ).values("pk")
+    subquery, params = movable.query.sql_with_params()
+    quote = connection.ops.quote_name
+    field = Reservation._meta.get_field
+    stamp = field("processed_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Reservation._meta.db_table)} SET status = %s, processed_at = %s,"  # noqa: S608
+            f" updated_at = %s WHERE id IN ({subquery})"
+            " RETURNING house_id, total_price, currency",
+            [Reservation.Status.PROCESSING, stamp, stamp, *params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    house_id, total_price, currency = row
+    return house_id, field("total_price").to_python(total_price), currency
+
+
+def _why_checkout_refused(
+    player: AbstractBaseUser, reservation_id: uuid.UUID, now: datetime
+) -> domain.DomainError:
+    """The refusal, in the order the rules are checked: the player, then the reservation."""
+    try:
+        eligible_player(player)
+    except domain.DomainError as error:
+        return error
+    reservation = Reservation.objects.filter(pk=reservation_id, user_id=player.pk).first()
+    if reservation is None:
+        return domain.NotFound()
+    if reservation.status != Reservation.Status.PENDING:
+        return domain.InvalidState(
+            f"The reservation is {reservation.status}; only a pending one can be paid."
+        )
+    if reservation.expires_at <= now:
+        return domain.InvalidState("The reservation has expired.")
+    return domain.SalesClosed()
 
 
 def accepted_body(reservation_id: uuid.UUID) -> bytes:
@@ -142,15 +183,12 @@ def start_checkout_once(
 ) -> Outcome:
     """``start_checkout`` behind an ``Idempotency-Key``, without a separate claim of the key.
 
-    A repeat of a key replays its stored answer (or is 409/422, ``core.idempotency``);
-    a first use stores the 202 in the checkout's own transaction, and a business
-    refusal after it (409, 404, ...) so that a retry gets the same refusal.
+    A first use stores the 202 in the checkout's own transaction, and a business
+    refusal after it (409, 404, ...) so that a retry gets the same refusal. A
+    repeat of a key is not looked up first: its checkout cannot move again (the
+    reservation left ``pending``) or cannot store its answer (the key is taken),
+    rolls back, and the stored answer is replayed (or is 409/422, ``core.idempotency``).
     """
-    stored = idempotency.stored_outcome(
-        user_id=player.pk, key=idempotency_key, fingerprint=fingerprint
-    )
-    if stored is not None:
-        return stored
     try:
         start_checkout(
             player=player,
@@ -160,7 +198,7 @@ def start_checkout_once(
             fingerprint=fingerprint,
         )
     except domain.DomainError as error:
-        # A request with the same key may have won meanwhile: its answer is ours.
+        # A request with the same key answered first (or meanwhile): its answer is ours.
         stored = idempotency.stored_outcome(
             user_id=player.pk, key=idempotency_key, fingerprint=fingerprint
         )
