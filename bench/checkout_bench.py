@@ -16,10 +16,17 @@ Per C it also prints the medians of the pipeline from the rows' own
 timestamps (checkout commit -> task pick-up -> charge recorded -> completed)
 and, after the rounds, the same server's ``GET /api/v1/me/`` rate with the
 same clients (``--reference-seconds``), the in-run yardstick on a shared
-machine. ``--long-poll N`` makes the clients wait with ``Prefer: wait=N``
-(use ``--web-threads`` > 1 with it); ``--profile N`` starts no stack and
-prints statements and ms per step of N purchases made one at a time in this
-process, then of a queue of checkouts drained by the worker's tasks.
+machine. Under each round a ``cpu ms/purchase`` line divides the CPU each
+component used during the round (``/proc``: gunicorn master and workers,
+Celery main and pool, every postgres and redis-server process, the client
+process) by the purchases completed; ``other`` is the rest of the machine's
+busy time (other agents' work shows up there), with the load average at the
+start. The clients are coroutines in one asyncio event loop in a child
+process (``bench/http_client.py``), so their own CPU is small and counted
+apart. ``--long-poll N`` makes the clients wait with ``Prefer: wait=N`` (use
+``--web-threads`` > 1 with it); ``--profile N`` starts no stack and prints
+statements and ms per step of N purchases made one at a time in this process,
+then of a queue of checkouts drained by the worker's tasks.
 
 Not a test: it prints numbers. The database named in DATABASE_URL is dropped
 and re-created.
