@@ -102,6 +102,9 @@ def _beat_safely() -> None:
 
 app.steps["consumer"].add(WorkerHeartbeat)
 
+# Celery's Django fixup still closes the connections every this many tasks.
+DB_REUSE_MAX_TASKS = 1000
+
 
 @app.on_after_configure.connect
 def _configure_reliability(sender: Celery, **kwargs: object) -> None:
@@ -140,6 +143,11 @@ def _configure_reliability(sender: Celery, **kwargs: object) -> None:
         task_eager_propagates=True,
         timezone="UTC",
     )
+    # Celery's Django fixup closes the database connections around every task unless
+    # told to reuse them: a new PostgreSQL backend (fork, authentication, session set-up)
+    # per task, ~0.3 per purchase under the checkout benchmark. Reused instead, and
+    # replaced before a task when it failed or outlived CONN_MAX_AGE (_reuse_connection).
+    sender.conf["CELERY_DB_REUSE_MAX"] = DB_REUSE_MAX_TASKS
 
 
 app.autodiscover_tasks()
@@ -170,6 +178,17 @@ def _bind_request_id(task: object = None, **kwargs: object) -> None:
     if getattr(request, "is_eager", False):
         return  # runs inside the caller, which already has its request id
     bind_request_id(getattr(request, "request_id", None) or new_request_id())
+
+
+@signals.task_prerun.connect
+def _reuse_connection(task: object = None, **kwargs: object) -> None:
+    """What Django does before each request: drop a connection that failed or aged, and
+    check a kept one (CONN_HEALTH_CHECKS) when the task first uses it."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return  # runs inside the caller's request or transaction
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @signals.task_postrun.connect
