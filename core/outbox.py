@@ -183,7 +183,7 @@ def deliver_batch(events: list[OutboxEvent]) -> int:
     done: set[tuple[int, str]] = set(
         OutboxDelivery.objects.filter(event__in=events).values_list("event_id", "handler")
     )
-    # Each handler with the events it still owes, in event order.
+    # Each handler with the events it still owes, in event order, each event once.
     owed: dict[_Registration, list[OutboxEvent]] = {}
     for event in events:
         for registration in handlers_for(event.event_type):
