@@ -3,7 +3,7 @@
 
 Starts its own stack on a dedicated database (gunicorn, a Celery worker on the
 Redis broker, the sandbox gateway), then C closed-loop clients each repeat:
-reserve 1 ticket -> POST checkout -> poll until ``completed``. Everything runs
+reserve 1 ticket -> POST checkout -> GET until ``completed``. Everything runs
 on this machine's cores. Latency is measured from just before the checkout
 POST to the moment the worker committed ``completed`` (the reservation's
 ``updated_at``), so the clients' polling interval does not blur it.
@@ -23,8 +23,11 @@ process) by the purchases completed; ``other`` is the rest of the machine's
 busy time (other agents' work shows up there), with the load average at the
 start. The clients are coroutines in one asyncio event loop in a child
 process (``bench/http_client.py``), so their own CPU is small and counted
-apart. ``--long-poll N`` makes the clients wait with ``Prefer: wait=N`` (use
-``--web-threads`` > 1 with it); ``--profile N`` starts no stack and prints
+apart. gunicorn runs with the deployment's ``config/gunicorn.conf.py``
+(threaded workers, waits honoured). The clients wait for the outcome with
+``Prefer: wait=5`` (one GET); ``--long-poll 0`` makes them poll every 100 ms
+instead (with ``--web-threads 1``: sync workers, as before issue 12);
+``--profile N`` starts no stack and prints
 statements and ms per step of N purchases made one at a time in this process,
 then of a queue of checkouts drained by the worker's tasks.
 
@@ -364,17 +367,24 @@ def profile(tokens: list[str], house_id: int, purchases: int) -> None:
             lambda rid=reservation_id: client.get(f"/api/v1/reservations/{rid}/"),
         )
         assert final.json()["status"] == "completed", final.json()
-    # The worker under a queue: BATCH checkouts waiting, then every one of their tasks runs
-    # (the first charges and issues them all, the others find them settled), then the relay.
-    try:
-        from purchases.services.checkout import BATCH_SIZE
-    except ImportError:  # code from before batching: the same queue, one task at a time
-        BATCH_SIZE = 20
+    # The worker under a queue: BATCH checkouts waiting, then the tasks they sent run (one
+    # per checkout before coalescing, each but the first finding its checkout settled; one
+    # drain for the burst after it), then the relay.
+    import purchases.services.checkout as checkout_service
 
+    batch_size = getattr(checkout_service, "BATCH_SIZE", 20)  # 20 before batching too
+    # Where a checkout's task message leaves the service (enqueue_checkout before coalescing).
+    sender = (
+        "_send_checkout_task"
+        if hasattr(checkout_service, "_send_checkout_task")
+        else "enqueue_checkout"
+    )
     for _ in range(5):
-        queued = []
-        with mock.patch("purchases.services.checkout.enqueue_checkout"):
-            for _ in range(BATCH_SIZE):
+        queued, sent = [], []
+        with mock.patch.object(
+            checkout_service, sender, side_effect=lambda rid, sent=sent, **_: sent.append(rid)
+        ):
+            for _ in range(batch_size):
                 reserved = client.post(
                     "/api/v1/reservations/",
                     {"house_id": house_id, "quantity": 1},
@@ -390,10 +400,14 @@ def profile(tokens: list[str], house_id: int, purchases: int) -> None:
                 )
                 queued.append(uuid.UUID(rid))
         measure(
-            f"worker: {BATCH_SIZE} queued tasks",
-            lambda queued=queued: [process_checkout(reservation_id=r) for r in queued],
+            f"worker: {batch_size} queued, their tasks",
+            lambda sent=sent: [process_checkout(reservation_id=uuid.UUID(str(r))) for r in sent],
         )
-        measure(f"worker: relay of {BATCH_SIZE}", outbox.relay_pending_events)
+        assert all(
+            client.get(f"/api/v1/reservations/{r}/").json()["status"] == "completed" for r in queued
+        )
+        steps.setdefault("tasks sent by the queue", []).append((0.0, len(sent)))
+        measure(f"worker: relay of {batch_size}", outbox.relay_pending_events)
     print(f"{'step':<28} {'ms p50':>7} {'ms mean':>8} {'statements':>10}")
     for name, samples in steps.items():
         times = [t for t, _ in samples]
@@ -491,14 +505,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument(
-        "--web-threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)"
+        "--web-threads",
+        type=int,
+        help="gunicorn threads per worker (default: config/gunicorn.conf.py's WEB_THREADS)",
     )
     parser.add_argument(
         "--long-poll",
         type=int,
-        default=0,
+        default=5,
         metavar="N",
-        help="clients wait for the outcome with Prefer: wait=N instead of polling every 100 ms",
+        help="clients wait for the outcome with Prefer: wait=N (0: poll every 100 ms)",
     )
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument(
@@ -532,6 +548,8 @@ def main() -> None:
     recreate_database(database_url)
     if args.long_poll:  # the server honours waits only when told to (docs/api.md)
         env["RESERVATION_WAIT_MAX_SECONDS"] = str(args.long_poll)
+    if args.web_threads:  # read by config/gunicorn.conf.py, as in the deployment
+        env["WEB_THREADS"] = str(args.web_threads)
     child_env = {**os.environ, **env}
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=child_env, check=True)
@@ -550,10 +568,10 @@ def main() -> None:
             "config.wsgi:application",
             "--bind",
             f"127.0.0.1:{args.port}",
+            "--config",
+            str(ROOT / "config" / "gunicorn.conf.py"),
             "--workers",
             str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
         ],
         cwd=ROOT,
         env=child_env,
