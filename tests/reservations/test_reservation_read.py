@@ -363,22 +363,16 @@ def test_without_the_database_both_paths_answer_the_same_503(
 
 
 @pytest.mark.django_db
-def test_one_statement_per_read_once_the_token_is_cached(player, reservation_in, lean) -> None:
+@pytest.mark.parametrize("path", ["lean", "through_drf"])
+def test_one_statement_per_read_once_the_token_is_cached(
+    player, reservation_in, path, request
+) -> None:
+    read = request.getfixturevalue(path)  # the lean path and the DRF view alike
     reservation = reservation_in(Status.COMPLETED)
     client = client_for(player)
-    lean(client, detail_path(reservation.pk))
+    read(client, detail_path(reservation.pk))
     with CaptureQueriesContext(connection) as statements:
-        assert lean(client, detail_path(reservation.pk)).status == 200
-    assert len(statements) == 1
-
-
-@pytest.mark.django_db
-def test_the_drf_view_reads_with_the_same_one_statement(player, reservation_in, through_drf):
-    reservation = reservation_in(Status.COMPLETED)
-    client = client_for(player)
-    through_drf(client, detail_path(reservation.pk))
-    with CaptureQueriesContext(connection) as statements:
-        assert through_drf(client, detail_path(reservation.pk)).status == 200
+        assert read(client, detail_path(reservation.pk)).status == 200
     assert len(statements) == 1
 
 
