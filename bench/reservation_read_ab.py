@@ -22,31 +22,29 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
-import secrets
 import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+spec = importlib.util.spec_from_file_location("reserve_bench", HERE / "reserve_bench.py")
+reserve_bench = importlib.util.module_from_spec(spec)
+sys.modules["reserve_bench"] = reserve_bench  # its dataclasses look themselves up there
+spec.loader.exec_module(reserve_bench)
+
 DATABASE = "raffle_hc_read_bench"
+# The reserve benchmark's server settings, on this benchmark's database and Redis db.
 ENV = {
     **os.environ,
+    **reserve_bench.BENCH_ENV,
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
     "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "DEBUG": "0",
-    "SECRET_KEY": secrets.token_urlsafe(50),
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "LOG_LEVEL": "WARNING",
-    "TOKEN_CACHE_SECONDS": "3600",
-    "DB_CONN_MAX_AGE": "600",
-    "CELERY_TASK_ALWAYS_EAGER": "1",
     "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }
@@ -133,32 +131,8 @@ def recreate_database(tree: Path) -> None:
 
 
 def start_server(tree: Path, port: int) -> subprocess.Popen:
-    """One sync worker, as ``bench/reserve_bench.start_server`` starts two."""
-    server = subprocess.Popen(
-        [
-            str(tree / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "sync",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tree,
-        env=ENV,
-        start_new_session=True,
-    )
-    for _ in range(200):
-        try:
-            get(port, "/health/live/", {})
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"gunicorn of {tree} did not start")
+    """One worker, so its CPU time is the figure."""
+    return reserve_bench.start_server(tree, port, ENV, workers=1)
 
 
 def worker_pid(master_pid: int) -> int:

@@ -213,9 +213,10 @@ def oversell(house_id: int) -> int:
 
 
 def start_server(
-    tree: Path = ROOT, port: int = PORT, env: dict[str, str] | None = None
+    tree: Path = ROOT, port: int = PORT, env: dict[str, str] | None = None, workers: int = 2
 ) -> subprocess.Popen:
-    """gunicorn of ``tree`` (its own ``.venv``) on ``port``; ``reserve_ab.py`` starts two."""
+    """gunicorn of ``tree`` (its own ``.venv``) on ``port``; ``reserve_ab.py`` starts two,
+    ``reservation_read_ab.py`` two of one worker each."""
     server = subprocess.Popen(
         [
             str(tree / ".venv/bin/gunicorn"),
@@ -223,7 +224,7 @@ def start_server(
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
             "--worker-class",
             os.environ.get("BENCH_WORKER_CLASS", "sync"),
             "--threads",
