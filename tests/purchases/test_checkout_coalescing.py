@@ -140,3 +140,20 @@ def test_a_member_whose_charge_outcome_is_unknown_gets_its_own_delayed_task(
     with pytest.raises(GatewayUnavailable):
         process_checkout(reservation_id=unknown.pk)
     assert statuses([unknown]) == ["processing"]
+
+
+def test_a_drain_at_its_bound_hands_the_rest_of_its_house_to_a_new_task(
+    make_player, house, monkeypatch
+) -> None:
+    monkeypatch.setattr(checkout, "MAX_DRAIN_BATCHES", 1)
+    queued = [start(make_player, house) for _ in range(checkout.BATCH_SIZE + 2)]
+    assert checkout_messages() == [str(queued[0].pk)]
+    assert process_checkout(reservation_id=queued[0].pk) == "completed"
+    done = statuses(queued)
+    assert done[: checkout.BATCH_SIZE] == ["completed"] * checkout.BATCH_SIZE
+    assert done[checkout.BATCH_SIZE :] == ["processing"] * 2
+    # The oldest checkout left gets the message; the flag stays taken for that drain.
+    assert sorted(checkout_messages()) == sorted([str(queued[0].pk), str(queued[-2].pk)])
+    assert caches["default"].get(checkout.DRAIN_FLAG_KEY.format(house.pk)) is not None
+    assert process_checkout(reservation_id=queued[-2].pk) == "completed"
+    assert statuses(queued[-2:]) == ["completed"] * 2
