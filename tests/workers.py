@@ -6,6 +6,7 @@ The worker is a separate process, so tests that use it commit
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,34 @@ class RunningWorker:
 
     def log(self) -> str:
         return self.log_path.read_text()
+
+    def unfinished_tasks(self) -> set[str]:
+        """Ids of the tasks this worker received and has not finished (by its log)."""
+        log = self.log()
+        received = set(_RECEIVED.findall(log))
+        return received - set(_FINISHED.findall(log))
+
+    def wait_until_idle(self, quiet: float = 1.0, timeout: float = 30) -> None:
+        """Wait until every task received has finished and none arrived for ``quiet`` s.
+
+        A task may queue another as it ends (relay, notification batch), so
+        idle means finished *and* quiet, not just an empty in-flight set.
+        """
+        deadline = time.monotonic() + timeout
+        idle_since = None
+        while time.monotonic() < deadline:
+            if self.unfinished_tasks():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= quiet:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"worker still busy with {self.unfinished_tasks()}")
+
+
+_RECEIVED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] received")
+_FINISHED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] (?:succeeded|raised|retry|failed)")
 
 
 def worker_database_url(settings: object) -> str:
