@@ -7,15 +7,18 @@ of a charge or refund (tickets, inventory) live in ``purchases.services``:
 this module knows gateways and money, not houses or tickets.
 """
 
+import contextvars
 import logging
 import random
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -117,6 +120,62 @@ def charge_claimed_payment(*, payment: Payment) -> Payment:
     ``charge_payment``. Raises ``GatewayError`` when the outcome is unknown."""
     [payment] = record_charge_results([(payment, call_charge_gateway(payment=payment))])
     return payment
+
+
+def call_charge_gateways(
+    payments: list[Payment],
+) -> Iterator[tuple[Payment, ChargeResult | GatewayError | GatewayRejected]]:
+    """Ask the gateway to charge claimed payments; yields each with its result or gateway error.
+
+    A remote gateway is called for up to ``PAYMENT_CHARGE_CONCURRENCY`` payments at
+    once: its latency is network wait, and one after another a batch of 20 at
+    300 ms would hold the last buyer 6 s and drain a house at 3 purchases/s.
+    Results come in the order the calls end. An unexpected error (a bug, an
+    injected fault) is raised only after every other call ended and was yielded,
+    so the caller records each charge that happened.
+    """
+    concurrent = all(_charges_concurrently(payment.gateway) for payment in payments)
+    workers = min(len(payments), settings.PAYMENT_CHARGE_CONCURRENCY) if concurrent else 1
+    if workers <= 1:
+        for payment in payments:
+            yield payment, _charge_or_gateway_error(payment)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charge") as pool:
+        calls = {
+            pool.submit(contextvars.copy_context().run, _charge_in_thread, payment): payment
+            for payment in payments
+        }
+        unexpected: BaseException | None = None
+        for call in as_completed(calls):
+            try:
+                result = call.result()
+            except BaseException as exc:
+                unexpected = unexpected or exc
+            else:
+                yield calls[call], result
+    if unexpected is not None:
+        raise unexpected
+
+
+def _charges_concurrently(gateway_name: str) -> bool:
+    try:
+        return get_gateway(gateway_name).concurrent_charges
+    except GatewayRejected:  # unknown gateway: each such charge fails on its own
+        return False
+
+
+def _charge_in_thread(payment: Payment) -> ChargeResult | GatewayError | GatewayRejected:
+    try:
+        return _charge_or_gateway_error(payment)
+    finally:
+        connections.close_all()  # this thread's own, if the call used the database
+
+
+def _charge_or_gateway_error(payment: Payment) -> ChargeResult | GatewayError | GatewayRejected:
+    try:
+        return call_charge_gateway(payment=payment)
+    except (GatewayError, GatewayRejected) as exc:
+        return exc
 
 
 def call_charge_gateway(*, payment: Payment) -> ChargeResult:

@@ -60,6 +60,8 @@ class RefundResult:
 
 class PaymentGateway(ABC):
     name: str
+    # Safe and worth calling from several threads at once (network wait, no database).
+    concurrent_charges: bool = False
 
     @abstractmethod
     def charge(

@@ -35,6 +35,7 @@ RETRY_BASE_DELAY = 0.1
 
 class HttpPaymentGateway(PaymentGateway):
     name = "http"
+    concurrent_charges = True  # httpx.Client and the breaker are thread-safe
 
     def __init__(
         self,

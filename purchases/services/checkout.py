@@ -41,7 +41,7 @@ from lottery.models import House, PlayerProfile
 from lottery.on_sale import is_on_sale, on_sale_q
 from lottery.services import check_profile_eligible, eligible_player, eligible_profile_q
 from payments import services as payments
-from payments.gateways import GatewayError, GatewayRejected
+from payments.gateways import ChargeResult, GatewayError
 from payments.models import Payment
 from purchases.models import Ticket
 from purchases.services.refunds import open_purchase_refund
@@ -349,15 +349,14 @@ def _charge_and_finish_batch(
     unknown: list[uuid.UUID] = []
     charged = []
     try:
-        for payment in claimed:
-            try:
-                charged.append((payment, payments.call_charge_gateway(payment=payment)))
-            except (GatewayError, GatewayRejected) as exc:
-                if payment.reservation_id == own_id:
-                    own_error = exc  # raised once the rest of the batch is finished
-                else:
-                    logger.warning("batched charge of %s left to its own task: %s", payment.pk, exc)
-                    unknown.append(payment.reservation_id)
+        for payment, result in payments.call_charge_gateways(claimed):
+            if isinstance(result, ChargeResult):
+                charged.append((payment, result))
+            elif payment.reservation_id == own_id:
+                own_error = result  # raised once the rest of the batch is finished
+            else:
+                logger.warning("batched charge of %s left to its own task: %s", payment.pk, result)
+                unknown.append(payment.reservation_id)
     finally:
         payments.record_charge_results(charged)  # one statement for the batch, even on a crash
     outcomes = finish_checkouts(house_id=house_id, reservation_ids=batch)

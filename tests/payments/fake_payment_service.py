@@ -1,7 +1,8 @@
 """A real HTTP payment service on 127.0.0.1 for the http gateway's tests (a thread, no mocks).
 
 It keeps charges and refunds by idempotency key like a real service, and can
-be told to answer slowly or with 503s for the next requests.
+be told to answer slowly (every request, or charges of some tokens) or with
+503s for the next requests. It counts the requests it was serving at once.
 """
 
 import json
@@ -34,6 +35,9 @@ class FakePaymentService:
         self.requests = 0
         self.fail_next = 0
         self.delay = 0.0
+        self.token_delays: dict[str, float] = {}  # a charge with this token waits this long
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
         self.server.daemon_threads = True
@@ -66,10 +70,11 @@ class FakePaymentService:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _misbehave(self) -> bool:
+            def _misbehave(self, token: str = "") -> bool:
                 with service.lock:
                     service.requests += 1
                     delay, failing = service.delay, service.fail_next > 0
+                    delay += service.token_delays.get(token, 0.0)
                     if failing:
                         service.fail_next -= 1
                 if delay:
@@ -78,7 +83,30 @@ class FakePaymentService:
                     self._answer(503, {"error": "try later"})
                 return failing
 
+            def _serving(self) -> None:
+                with service.lock:
+                    service.in_flight += 1
+                    service.max_in_flight = max(service.max_in_flight, service.in_flight)
+
+            def _served(self) -> None:
+                with service.lock:
+                    service.in_flight -= 1
+
             def do_GET(self) -> None:
+                self._serving()
+                try:
+                    self._get()
+                finally:
+                    self._served()
+
+            def do_POST(self) -> None:
+                self._serving()
+                try:
+                    self._post()
+                finally:
+                    self._served()
+
+            def _get(self) -> None:
                 if self._misbehave():
                     return
                 key = self.path.rsplit("/", 1)[-1]
@@ -86,10 +114,10 @@ class FakePaymentService:
                     charge = service.charges.get(key)
                 self._answer(200, charge) if charge else self._answer(404, {"error": "none"})
 
-            def do_POST(self) -> None:
+            def _post(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if self._misbehave():
+                if self._misbehave(body.get("token", "")):
                     return
                 key = self.headers["Idempotency-Key"]
                 with service.lock:
