@@ -27,7 +27,9 @@ apart. gunicorn runs with the deployment's ``config/gunicorn.conf.py``
 (threaded workers, waits honoured). The clients wait for the outcome with
 ``Prefer: wait=5`` (one GET); ``--long-poll 0`` makes them poll every 100 ms
 instead (with ``--web-threads 1``: sync workers, as before issue 12);
-``--profile N`` starts no stack and prints
+``--gateway-latency-ms MS`` charges through the http gateway at a local
+payment service that answers after MS (``--charge-concurrency K``: calls in
+flight per batch); ``--profile N`` starts no stack and prints
 statements and ms per step of N purchases made one at a time in this process,
 then of a queue of checkouts drained by the worker's tasks.
 
@@ -518,6 +520,19 @@ def main() -> None:
     )
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument(
+        "--gateway-latency-ms",
+        type=float,
+        default=0,
+        metavar="MS",
+        help="charge through the http gateway at a local payment service answering after MS "
+        "(tests/payments/fake_payment_service.py) instead of the in-process sandbox",
+    )
+    parser.add_argument(
+        "--charge-concurrency",
+        type=int,
+        help="PAYMENT_CHARGE_CONCURRENCY for the http gateway (default: the setting's)",
+    )
+    parser.add_argument(
         "--reference-seconds",
         type=float,
         default=5,
@@ -545,6 +560,16 @@ def main() -> None:
         "RATELIMIT_ENABLE": "0",
         "LOG_LEVEL": "WARNING",
     }
+    payment_service = None
+    if args.gateway_latency_ms:
+        sys.path.insert(0, str(ROOT))
+        from tests.payments.fake_payment_service import FakePaymentService
+
+        payment_service = FakePaymentService().start()
+        payment_service.delay = args.gateway_latency_ms / 1000
+        env.update(PAYMENT_GATEWAY="http", PAYMENT_SERVICE_URL=payment_service.url)
+    if args.charge_concurrency:
+        env["PAYMENT_CHARGE_CONCURRENCY"] = str(args.charge_concurrency)
     recreate_database(database_url)
     if args.long_poll:  # the server honours waits only when told to (docs/api.md)
         env["RESERVATION_WAIT_MAX_SECONDS"] = str(args.long_poll)
@@ -652,6 +677,8 @@ def main() -> None:
             process.terminate()
         for process in (web, worker):
             process.wait(timeout=30)
+        if payment_service:
+            payment_service.stop()
 
 
 def database_sessions() -> int:
