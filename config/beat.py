@@ -20,6 +20,7 @@ BEAT_SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("purge expired idempotency keys", "core.purge_expired_idempotency_keys", 3600),
     PeriodicJob("relay outbox", "core.relay_outbox", 10),
     PeriodicJob("retry refunds", "refunds.retry_due", 300),
+    PeriodicJob("requeue stranded checkouts", "checkout.requeue_stranded", 30),
     PeriodicJob("recover stuck checkouts", "checkout.recover_stuck", 300),
     PeriodicJob("expire reservations", "reservations.expire_reservations", 30),
     PeriodicJob("sync inventory", "reservations.sync_inventory", 300),

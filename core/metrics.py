@@ -121,6 +121,7 @@ DECLARED: dict[str, Spec] = {
         "histogram", "Charge plus ticket issuance of one checkout", ("outcome",)
     ),
     "checkout_recovery_errors_total": _counter("Stuck checkouts recovery could not resolve"),
+    "checkout_drains_requeued_total": _counter("Drains queued for checkouts that lost theirs"),
     "payments_charged_after_abandonment_total": _counter("Charges that arrived after abandoning"),
     "refunds_total": _counter("Refund state changes", "status"),
     # Draws

@@ -23,6 +23,11 @@ def retry_refunds() -> int:
     return refunds.retry_due_refunds()
 
 
+@shared_task(name="checkout.requeue_stranded", base=ReliableTask, max_retries=2)
+def requeue_stranded_checkouts() -> int:
+    return checkout.requeue_stranded_checkouts()
+
+
 @shared_task(name="checkout.recover_stuck", base=ReliableTask, max_retries=2)
 def recover_stuck_checkouts() -> dict[str, int]:
     return checkout.recover_stuck_checkouts()

@@ -62,9 +62,14 @@ UNKNOWN_CHARGE_RETRY_SECONDS = 2
 MAX_DRAIN_BATCHES = 50
 # Set while a drain of the house is queued or running: checkouts committed meanwhile
 # send no message of their own, the drain claims them. If that drain's message is lost,
-# the flag expires and the house's next checkout queues one (recovery is the last net).
+# the flag expires and the house's next checkout queues one, or requeue_stranded_checkouts
+# does (recovery is the last net).
 DRAIN_FLAG_KEY = "checkout:drain:{}"
 DRAIN_FLAG_TTL_SECONDS = 10
+# A checkout still unclaimed this long after it started lost its message (a broker
+# that restarted empty) and nothing queued its house since: requeue_stranded_checkouts
+# queues a drain, long before recovery would abandon it uncharged.
+STRANDED_AFTER = timedelta(seconds=30)
 
 
 def start_checkout(
@@ -212,14 +217,42 @@ def start_checkout_once(
     return Outcome(status=202, body=accepted_body(reservation_id))
 
 
-def enqueue_checkout(reservation_id: uuid.UUID, *, house_id: int) -> None:
+def enqueue_checkout(reservation_id: uuid.UUID, *, house_id: int) -> bool:
     """After a checkout committed: queue a drain of its house, unless one is queued or running.
 
     A drain queued or running when this checkout committed claims it: it looks
     for unclaimed checkouts after it lets go of the flag (``process_checkout``).
+    Returns whether a drain was queued.
     """
-    if _take_drain_flag(house_id):
-        _send_checkout_task(reservation_id, house_id=house_id)
+    if not _take_drain_flag(house_id):
+        return False
+    _send_checkout_task(reservation_id, house_id=house_id)
+    return True
+
+
+def requeue_stranded_checkouts(*, now: datetime | None = None) -> int:
+    """Queue a drain for each house whose checkouts wait unclaimed past ``STRANDED_AFTER``.
+
+    Their message was lost (a broker restarted empty, a publish failed) and no
+    later checkout of the house queued a drain. A house whose drain is queued
+    or running (its flag set) is left to it. Returns how many drains were queued.
+    """
+    bound = (now or timezone.now()) - STRANDED_AFTER
+    houses = (
+        _unclaimed_checkouts()
+        .filter(processed_at__lt=bound)
+        .order_by()
+        .values_list("house_id", flat=True)
+        .distinct()
+    )
+    queued = 0
+    for house_id in list(houses):
+        oldest = _unclaimed_checkouts(house_id).values_list("pk", flat=True).first()
+        if oldest is not None and enqueue_checkout(oldest, house_id=house_id):
+            logger.warning("queued a drain of house %s for its stranded checkouts", house_id)
+            queued += 1
+    metrics.increment("checkout_drains_requeued_total", queued)
+    return queued
 
 
 def _send_checkout_task(
@@ -255,14 +288,14 @@ def _drop_drain_flag(house_id: int) -> None:
         logger.warning("could not drop the checkout drain flag of house %s", house_id)
 
 
-def _unclaimed_checkouts(house_id: int) -> QuerySet:
-    """The house's checkouts whose charge nobody has started, oldest first."""
-    return Reservation.objects.filter(
-        house_id=house_id,
+def _unclaimed_checkouts(house_id: int | None = None) -> QuerySet:
+    """The house's (or every house's) checkouts whose charge nobody has started, oldest first."""
+    checkouts = Reservation.objects.filter(
         status=Reservation.Status.PROCESSING,
         payments__status=Payment.Status.PENDING,
         payments__charge_attempted_at__isnull=True,
     ).order_by("processed_at")
+    return checkouts if house_id is None else checkouts.filter(house_id=house_id)
 
 
 def process_checkout(*, reservation_id: uuid.UUID) -> str:

@@ -8,10 +8,14 @@ worker consumes here, and run the drain in-process.
 
 import ast
 import json
+from datetime import timedelta
+from io import StringIO
 
 import pytest
 import redis
 from django.core.cache import caches
+from django.core.management import call_command
+from django.utils import timezone
 
 from config.celery import app as celery_app
 from payments.gateways import GatewayUnavailable
@@ -111,6 +115,74 @@ def test_a_lost_drain_message_holds_the_house_back_only_until_its_flag_expires(
     assert checkout_messages() == [str(later.pk)]
     assert process_checkout(reservation_id=later.pk) == "completed"
     assert statuses([lost, later]) == ["completed", "completed"]
+
+
+def lose_messages_and_flags(*houses) -> None:
+    """The broker restarted empty: the queued messages and the drain flags are gone."""
+    redis.Redis.from_url(celery_app.conf.broker_url).delete("celery")
+    for house in houses:
+        caches["default"].delete(checkout.DRAIN_FLAG_KEY.format(house.pk))
+
+
+def age(reservations: list[Reservation], seconds: float) -> None:
+    Reservation.objects.filter(pk__in=[r.pk for r in reservations]).update(
+        processed_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_checkouts_stranded_by_a_lost_message_get_a_drain_of_their_house_requeued(
+    make_player, make_house
+) -> None:
+    house, other = make_house(), make_house()
+    stranded = [start(make_player, house) for _ in range(3)]
+    elsewhere = start(make_player, other)
+    lose_messages_and_flags(house, other)
+    stale = checkout.STRANDED_AFTER.total_seconds() + 1
+    age([*stranded, elsewhere], stale)
+
+    assert checkout.requeue_stranded_checkouts() == 2
+    # One drain per house, sent for its oldest stranded checkout.
+    assert sorted(checkout_messages()) == sorted([str(stranded[0].pk), str(elsewhere.pk)])
+    assert process_checkout(reservation_id=stranded[0].pk) == "completed"
+    assert process_checkout(reservation_id=elsewhere.pk) == "completed"
+    assert statuses([*stranded, elsewhere]) == ["completed"] * 4
+
+
+def test_requeueing_leaves_young_checkouts_and_houses_whose_drain_is_queued(
+    make_player, make_house
+) -> None:
+    queued_house, young_house = make_house(), make_house()
+    waiting = start(make_player, queued_house)  # its drain is queued: the flag is set
+    young = start(make_player, young_house)
+    caches["default"].delete(checkout.DRAIN_FLAG_KEY.format(young_house.pk))
+    age([waiting], checkout.STRANDED_AFTER.total_seconds() + 1)
+    before = checkout_messages()
+
+    assert checkout.requeue_stranded_checkouts() == 0
+    assert checkout_messages() == before
+    assert statuses([waiting, young]) == ["processing", "processing"]
+
+
+def test_a_checkout_whose_charge_started_is_left_to_recovery_not_requeued(
+    make_player, house
+) -> None:
+    started = start(make_player, house)
+    Payment.objects.filter(reservation=started).update(charge_attempted_at=timezone.now())
+    lose_messages_and_flags(house)
+    age([started], checkout.STRANDED_AFTER.total_seconds() + 1)
+
+    assert checkout.requeue_stranded_checkouts() == 0
+    assert checkout_messages() == []
+
+
+def test_the_requeue_command_queues_the_drain_as_beat_would(make_player, house) -> None:
+    stranded = start(make_player, house)
+    lose_messages_and_flags(house)
+    age([stranded], checkout.STRANDED_AFTER.total_seconds() + 1)
+    out = StringIO()
+    call_command("requeue_stranded_checkouts", stdout=out)
+    assert out.getvalue().strip() == "drains queued: 1"
+    assert checkout_messages() == [str(stranded.pk)]
 
 
 def test_without_the_cache_every_checkout_sends_its_own_message(
