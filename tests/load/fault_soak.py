@@ -819,7 +819,12 @@ def drain(stack: Stack, timeout: float) -> tuple[float, dict[str, int]]:
     """Run the periodic jobs by hand until nothing is stuck or the timeout passes."""
     started = time.monotonic()
     while True:
-        for command in ("expire_reservations", "recover_stuck_checkouts", "retry_refunds"):
+        for command in (
+            "expire_reservations",
+            "requeue_stranded_checkouts",
+            "recover_stuck_checkouts",
+            "retry_refunds",
+        ):
             stack.manage(command)
         stack.manage("relay_outbox")
         counts = stuck_counts()
