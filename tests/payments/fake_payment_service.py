@@ -10,6 +10,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -83,28 +85,24 @@ class FakePaymentService:
                     self._answer(503, {"error": "try later"})
                 return failing
 
-            def _serving(self) -> None:
+            @contextmanager
+            def _in_flight(self) -> Iterator[None]:
                 with service.lock:
                     service.in_flight += 1
                     service.max_in_flight = max(service.max_in_flight, service.in_flight)
-
-            def _served(self) -> None:
-                with service.lock:
-                    service.in_flight -= 1
+                try:
+                    yield
+                finally:
+                    with service.lock:
+                        service.in_flight -= 1
 
             def do_GET(self) -> None:
-                self._serving()
-                try:
+                with self._in_flight():
                     self._get()
-                finally:
-                    self._served()
 
             def do_POST(self) -> None:
-                self._serving()
-                try:
+                with self._in_flight():
                     self._post()
-                finally:
-                    self._served()
 
             def _get(self) -> None:
                 if self._misbehave():
