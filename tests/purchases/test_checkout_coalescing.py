@@ -138,7 +138,8 @@ def test_checkouts_stranded_by_a_lost_message_get_a_drain_of_their_house_requeue
     elsewhere = start(make_player, other)
     lose_messages_and_flags(house, other)
     stale = checkout.STRANDED_AFTER.total_seconds() + 1
-    age([*stranded, elsewhere], stale)
+    for index, reservation in enumerate([*stranded, elsewhere]):
+        age([reservation], stale + 10 - index)  # in the order they started
 
     assert checkout.requeue_stranded_checkouts() == 2
     # One drain per house, sent for its oldest stranded checkout.
