@@ -38,6 +38,9 @@ class FrozenTicketList(models.Model):
     tickets_root = models.CharField(max_length=64)
     tickets_count = models.IntegerField()
     leaves = models.BinaryField()
+    # draws.leaves.SubtreeIndex: what a proof needs besides one subtree's leaves.
+    # Empty for lists frozen before it existed; the first proof fills it in.
+    subtree_index = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

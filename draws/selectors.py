@@ -6,8 +6,7 @@ from django.db.models import Count, DecimalField, Exists, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce, Substr
 
 from core import exceptions as domain
-from draws import verify
-from draws.leaves import LEAF_BYTES, PackedLeaves, unpack
+from draws.leaves import LEAF_BYTES, PackedLeaves, SubtreeIndex, unpack
 from draws.models import Draw, FrozenTicketList
 from purchases.models import Ticket
 from reservations.models import Reservation
@@ -70,7 +69,7 @@ def ticket_proof(*, user_id: int, ticket_id: int) -> dict:
         raise domain.NotFound()
     ticket_list = (
         FrozenTicketList.objects.filter(house_id=ticket.house_id)
-        .values_list("pk", "tickets_root")
+        .values_list("pk", "tickets_root", "tickets_count", "subtree_index")
         .first()
     )
     draw = (
@@ -81,21 +80,40 @@ def ticket_proof(*, user_id: int, ticket_id: int) -> dict:
     )
     if ticket_list is None or draw is None:
         raise domain.InvalidState("This house's ticket list is not frozen yet.")
-    ticket_list_id, tickets_root = ticket_list
-    leaves = all_leaves(ticket_list_id)
-    index = leaves.index_of(ticket.ticket_number)
-    if index is None:
+    ticket_list_id, tickets_root, tickets_count, packed_index = ticket_list
+    if packed_index is None:
+        subtree_index = _store_subtree_index(ticket_list_id)
+    else:
+        subtree_index = SubtreeIndex.unpack(bytes(packed_index))
+    # One subtree's leaves, read by the database, and the stored roots of all of them.
+    subtree = subtree_index.subtree_of(ticket.ticket_number)
+    offset = None
+    if subtree is not None:
+        size = subtree_index.subtree_size
+        first = subtree * size
+        leaves = PackedLeaves(_slice(ticket_list_id, first, min(size, tickets_count - first)))
+        offset = leaves.index_of(ticket.ticket_number)
+    if offset is None:
         raise domain.NotFound("This ticket is not in the frozen list (refunded before close).")
-    path = verify.audit_path(leaves, index)
+    path = subtree_index.audit_path(leaves, subtree, offset)
     return {
         "ticket_number": ticket.ticket_number,
-        "holder": leaves.holder(index),
-        "leaf_index": index,
-        "tree_size": len(leaves),
+        "holder": leaves.holder(offset),
+        "leaf_index": first + offset,
+        "tree_size": tickets_count,
         "audit_path": [node.hex() for node in path],
         "tickets_root": tickets_root,
         "draw_id": draw,
     }
+
+
+def _store_subtree_index(ticket_list_id: int) -> SubtreeIndex:
+    """Build the index of a list frozen before indexes existed, once (it never changes)."""
+    subtree_index = SubtreeIndex.build(all_leaves(ticket_list_id))
+    FrozenTicketList.objects.filter(pk=ticket_list_id, subtree_index__isnull=True).update(
+        subtree_index=subtree_index.pack()
+    )
+    return subtree_index
 
 
 def player_stats(*, user_id: int) -> dict:

@@ -137,19 +137,53 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     """RFC 6962 §2.1 Merkle Tree Hash of the leaves (at least one)."""
     if not leaves:
         raise ValueError("a tree needs at least one leaf")
-    buffer = _leaf_hashes(leaves)
-    width = len(leaves)
-    while width > 1:
-        width = _fold_level(buffer, width)
-    return bytes(buffer[:_HASH_BYTES])
+    return _root(_leaf_hashes(leaves), len(leaves))
 
 
 def audit_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """RFC 6962 §2.1.1 audit path of leaf ``index``: sibling node hashes, bottom-up."""
     if not 0 <= index < len(leaves):
         raise ValueError("index outside the tree")
-    buffer = _leaf_hashes(leaves)
-    width, position, path = len(leaves), index, []
+    return _path(_leaf_hashes(leaves), len(leaves), index)
+
+
+def node_root(nodes: Sequence[bytes]) -> bytes:
+    """The root over node hashes already computed, e.g. the roots of aligned subtrees.
+
+    The roots of the subtrees of 2**h leaves starting at multiples of 2**h (the
+    last one possibly smaller) are the tree's level h: folding them gives
+    ``merkle_root`` of all the leaves.
+    """
+    if not nodes:
+        raise ValueError("a tree needs at least one node")
+    return _root(_node_buffer(nodes), len(nodes))
+
+
+def node_audit_path(nodes: Sequence[bytes], index: int) -> list[bytes]:
+    """The audit path of node ``index`` up from ``nodes`` (one level of the tree) to the root.
+
+    A leaf's path is its path inside its aligned subtree, then its subtree's
+    path over the subtree roots.
+    """
+    if not 0 <= index < len(nodes):
+        raise ValueError("index outside the tree")
+    return _path(_node_buffer(nodes), len(nodes), index)
+
+
+def _node_buffer(nodes: Sequence[bytes]) -> bytearray:
+    if any(len(node) != _HASH_BYTES for node in nodes):
+        raise ValueError("a node hash is 32 bytes")
+    return bytearray(b"".join(nodes))
+
+
+def _root(buffer: bytearray, width: int) -> bytes:
+    while width > 1:
+        width = _fold_level(buffer, width)
+    return bytes(buffer[:_HASH_BYTES])
+
+
+def _path(buffer: bytearray, width: int, position: int) -> list[bytes]:
+    path = []
     while width > 1:
         sibling = position ^ 1
         if sibling < width:  # the odd last node has no sibling at this level

@@ -18,7 +18,7 @@ from django.utils import timezone
 from core import metrics, outbox, shutdown
 from core.locks import lock_rows
 from draws import verify
-from draws.leaves import LEAF_BYTES, PackedLeaves
+from draws.leaves import LEAF_BYTES, PackedLeaves, SubtreeIndex
 from draws.models import Draw, FrozenTicketList
 from draws.services.cancelling import cancel_lottery
 from lottery.models import House
@@ -130,8 +130,12 @@ def _freeze(*, house: House, draw: Draw, seed: bytes, now: datetime) -> None:
     if count == 0:
         cancel_lottery(house=house, reason=PARTICIPATION_NOT_MET)
         return
-    root = verify.merkle_root(leaves).hex()
-    ticket_list = store_ticket_list(house_id=house.pk, tickets_root=root, leaves=blob)
+    # The root from the subtree roots: one pass over the leaves gives both.
+    subtree_index = SubtreeIndex.build(leaves)
+    root = subtree_index.tree_root().hex()
+    ticket_list = store_ticket_list(
+        house_id=house.pk, tickets_root=root, leaves=blob, subtree_index=subtree_index.pack()
+    )
     del blob, leaves
     closed_at = now.replace(microsecond=0)
     beacon_round = verify.round_at_or_after(
@@ -167,23 +171,29 @@ def _freeze(*, house: House, draw: Draw, seed: bytes, now: datetime) -> None:
     )
 
 
-def store_ticket_list(*, house_id: int, tickets_root: str, leaves: bytearray) -> FrozenTicketList:
+def store_ticket_list(
+    *, house_id: int, tickets_root: str, leaves: bytearray, subtree_index: bytes | None = None
+) -> FrozenTicketList:
     """Insert the frozen list; on PostgreSQL by binary COPY, so megabytes of leaves travel
     as they are (a parameter would be escaped into a query string twice their size)."""
     count = len(leaves) // LEAF_BYTES
     if connection.vendor != "postgresql":
         return FrozenTicketList.objects.create(
-            house_id=house_id, tickets_root=tickets_root, tickets_count=count, leaves=bytes(leaves)
+            house_id=house_id,
+            tickets_root=tickets_root,
+            tickets_count=count,
+            leaves=bytes(leaves),
+            subtree_index=subtree_index,
         )
     table = FrozenTicketList._meta.db_table
     with connection.cursor() as cursor:
         statement = (
-            f"COPY {table} (house_id, tickets_root, tickets_count, leaves, created_at) "
-            "FROM STDIN (FORMAT BINARY)"
+            f"COPY {table} (house_id, tickets_root, tickets_count, leaves, subtree_index,"
+            " created_at) FROM STDIN (FORMAT BINARY)"
         )
         with cursor.cursor.copy(statement) as copy:
-            copy.set_types(["int8", "varchar", "int4", "bytea", "timestamptz"])
-            copy.write_row((house_id, tickets_root, count, leaves, timezone.now()))
+            copy.set_types(["int8", "varchar", "int4", "bytea", "bytea", "timestamptz"])
+            copy.write_row((house_id, tickets_root, count, leaves, subtree_index, timezone.now()))
     return FrozenTicketList.objects.defer("leaves").get(house_id=house_id)
 
 

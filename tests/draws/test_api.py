@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from draws import leaves as leaves_module
 from draws import verify
-from draws.models import Draw
+from draws.leaves import PackedLeaves, SubtreeIndex
+from draws.models import Draw, FrozenTicketList
 from draws.services.passes import run_due
 from draws.services.redraw import disqualify_winner
 from purchases.models import Ticket
+from purchases.services.refunds import refund_purchase
 from tests.conftest import client_for
 from tests.draws.flow import ENTROPY, activated_house, buy, documents, end_sales, live_draw
 
@@ -289,3 +292,49 @@ def test_admin_pages_show_the_record_and_conduct_through_the_service(frozen, sta
     assert refused.status_code == 200  # the form asks for a reason
     staff_client.post(f"/admin/draws/draw/{draw.pk}/disqualify/", {"reason": "fraud"})
     assert Draw.objects.filter(house_id=draw.house_id).count() == 2
+
+
+def test_every_proof_reads_one_subtree_and_equals_the_path_over_the_whole_list(
+    make_player, monkeypatch
+) -> None:
+    monkeypatch.setattr(leaves_module, "SUBTREE_HEIGHT", 1)  # subtrees of 2 leaves
+    house = activated_house(total_tickets=30)
+    players = [make_player() for _ in range(3)]
+    purchases = [
+        buy(player, house, quantity) for player, quantity in zip(players, (3, 1, 2), strict=True)
+    ]
+    refund_purchase(reservation=purchases[1], reason="staff")  # ticket 4 leaves before close
+    end_sales(house)
+    run_due()
+    ticket_list = FrozenTicketList.objects.get(house=house)
+    whole = PackedLeaves(bytes(ticket_list.leaves))
+    assert [whole.ticket_number(i) for i in range(len(whole))] == [1, 2, 3, 5, 6]
+    stored = SubtreeIndex.unpack(bytes(ticket_list.subtree_index))
+    assert (stored.height, stored.firsts) == (1, [1, 3, 6])
+
+    def proof_of(ticket: Ticket) -> dict:
+        answer = client_for(ticket.owner).get(f"/api/v1/me/tickets/{ticket.pk}/proof/")
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    for ticket in Ticket.objects.filter(house=house, status="active"):
+        body = proof_of(ticket)
+        index = body["leaf_index"]
+        assert whole.ticket_number(index) == ticket.ticket_number
+        path = [bytes.fromhex(node) for node in body["audit_path"]]
+        assert path == verify.audit_path(whole, index)
+        leaf = verify.leaf_bytes(ticket.ticket_number, body["holder"])
+        root = bytes.fromhex(body["tickets_root"])
+        assert verify.verify_inclusion(leaf, index, body["tree_size"], path, root)
+    refunded = Ticket.objects.get(house=house, ticket_number=4)
+    answer = client_for(refunded.owner).get(f"/api/v1/me/tickets/{refunded.pk}/proof/")
+    assert answer.status_code == 404
+
+    # A list frozen before it had an index: the first proof builds the index and keeps it.
+    FrozenTicketList.objects.filter(pk=ticket_list.pk).update(subtree_index=None)
+    monkeypatch.setattr(leaves_module, "SUBTREE_HEIGHT", 2)
+    five = Ticket.objects.get(house=house, ticket_number=5)
+    body = proof_of(five)
+    assert [bytes.fromhex(node) for node in body["audit_path"]] == verify.audit_path(whole, 3)
+    kept = FrozenTicketList.objects.values_list("subtree_index", flat=True).get(pk=ticket_list.pk)
+    assert SubtreeIndex.unpack(bytes(kept)).firsts == [1, 6]

@@ -4,7 +4,15 @@ import hashlib
 
 import pytest
 
-from draws.verify import audit_path, leaf_bytes, merkle_root, verify_inclusion
+from draws.leaves import PackedLeaves, SubtreeIndex
+from draws.verify import (
+    audit_path,
+    leaf_bytes,
+    merkle_root,
+    node_audit_path,
+    node_root,
+    verify_inclusion,
+)
 
 
 def _sha256(data: bytes) -> bytes:
@@ -108,3 +116,36 @@ def test_a_list_of_identical_leaves_still_depends_on_its_length() -> None:
 def test_large_tree_matches_the_recursive_definition() -> None:
     leaves = _leaves(3 * 16384 + 5)  # several hashing batches and odd nodes on many levels
     assert merkle_root(leaves) == reference_mth(leaves)
+
+
+@pytest.mark.parametrize("height", [0, 1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33, 40])
+def test_a_path_from_one_subtree_and_the_subtree_roots_equals_the_whole_trees(
+    n: int, height: int
+) -> None:
+    """What a proof reads (one aligned subtree's leaves, every subtree's root) is enough."""
+    leaves = _leaves(n)
+    index = SubtreeIndex.build(PackedLeaves(b"".join(leaves)), height)
+    size = 1 << height
+    assert index.tree_root() == merkle_root(leaves) == reference_mth(leaves)
+    for m in range(n):
+        subtree, offset = divmod(m, size)
+        own = PackedLeaves(b"".join(leaves[subtree * size : (subtree + 1) * size]))
+        assert index.subtree_of(m) == subtree  # ticket number m is leaf m here
+        assert index.audit_path(own, subtree, offset) == reference_path(m, leaves)
+
+
+def test_a_subtree_index_packs_and_unpacks_to_the_same_index() -> None:
+    leaves = PackedLeaves(b"".join(_leaves(21)))
+    index = SubtreeIndex.build(leaves, 2)
+    again = SubtreeIndex.unpack(index.pack())
+    assert (again.height, again.firsts, again.roots) == (2, index.firsts, index.roots)
+    assert len(index.pack()) == 1 + 6 * 40
+    assert again.subtree_of(-1) is None
+
+
+def test_node_hashes_must_be_32_bytes() -> None:
+    with pytest.raises(ValueError):
+        node_root([bytes(31)])
+    with pytest.raises(ValueError):
+        node_audit_path([bytes(32), bytes(33)], 0)
