@@ -11,8 +11,10 @@ activated house gets N active tickets held by 1,000 players (SQL
 ``generate_series``). Measured, in a fresh process so its peak RSS is the draw's
 own: one ``run_draws`` pass (close the house, freeze the list: read N tickets,
 holders, leaves, Merkle root, store; fix the round) and a staff ``conduct_draw``
-with manual entropy (material, winner, alternates, house drawn). Prints wall time
-per step and the measuring process's peak RSS. Not a test; no network.
+with manual entropy (material, winner, alternates, house drawn); then a player's
+inclusion proof of the first, middle and last ticket, against a ``SELECT 1`` round
+trip in the same process. Prints wall time per step and the measuring process's
+peak RSS. Not a test; no network.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -169,6 +172,7 @@ def measure(house_id: int) -> None:
     draw_seconds = time.perf_counter() - started
     report("conduct (material, winner, alternates)", draw_seconds)
     report("total", freeze_seconds + draw_seconds)
+    measure_proofs(house_id, done.tickets_count)
     print(
         f"peak RSS of the process: {peak_rss_mb():.1f} MB (after Django set-up: {baseline:.1f} MB)"
     )
@@ -176,6 +180,41 @@ def measure(house_id: int) -> None:
         f"tickets {done.tickets_count}, root {done.tickets_root[:16]}..., winner "
         f"{done.winning_ticket_number}, alternates {done.alternates}, pass {summary['freeze']}"
     )
+
+
+def measure_proofs(house_id: int, tickets: int) -> None:
+    """A player's inclusion proof (the selector behind GET /me/tickets/{id}/proof/), by the
+    database's own round trip: ``SELECT 1`` timed the same way is the in-run reference."""
+    from django.db import connection
+
+    from draws.selectors import ticket_proof
+    from purchases.models import Ticket
+
+    def timed(step: object, repeat: int = 5) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[repeat // 2]
+
+    def select_one() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
+    reference = timed(select_one, 51)
+    for number in (1, tickets // 2, tickets):
+        ticket_id, owner_id = (
+            Ticket.objects.filter(house_id=house_id, ticket_number=number)
+            .values_list("pk", "owner_id")
+            .get()
+        )
+        seconds = timed(partial(ticket_proof, user_id=owner_id, ticket_id=ticket_id))
+        print(
+            f"proof of ticket {number:>9,}: median of 5 {seconds * 1000:9.1f} ms"
+            f"  = {seconds / reference:9.0f} x SELECT 1 ({reference * 1000:.3f} ms)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
