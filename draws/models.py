@@ -39,7 +39,7 @@ class FrozenTicketList(models.Model):
     tickets_count = models.IntegerField()
     leaves = models.BinaryField()
     # draws.leaves.SubtreeIndex: what a proof needs besides one subtree's leaves.
-    # Empty for lists frozen before it existed; the first proof fills it in.
+    # Written at freeze; migration 0004 filled it in for lists frozen before.
     subtree_index = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -81,8 +81,8 @@ def ticket_proof(*, user_id: int, ticket_id: int) -> dict:
     if ticket_list is None or draw is None:
         raise domain.InvalidState("This house's ticket list is not frozen yet.")
     ticket_list_id, tickets_root, tickets_count, packed_index = ticket_list
-    if packed_index is None:
-        subtree_index = _store_subtree_index(ticket_list_id)
+    if packed_index is None:  # frozen by a process older than the index (a rolling deploy)
+        subtree_index = SubtreeIndex.build(all_leaves(ticket_list_id))
     else:
         subtree_index = SubtreeIndex.unpack(bytes(packed_index))
     # One subtree's leaves, read by the database, and the stored roots of all of them.
@@ -105,15 +105,6 @@ def ticket_proof(*, user_id: int, ticket_id: int) -> dict:
         "tickets_root": tickets_root,
         "draw_id": draw,
     }
-
-
-def _store_subtree_index(ticket_list_id: int) -> SubtreeIndex:
-    """Build the index of a list frozen before indexes existed, once (it never changes)."""
-    subtree_index = SubtreeIndex.build(all_leaves(ticket_list_id))
-    FrozenTicketList.objects.filter(pk=ticket_list_id, subtree_index__isnull=True).update(
-        subtree_index=subtree_index.pack()
-    )
-    return subtree_index
 
 
 def player_stats(*, user_id: int) -> dict:
